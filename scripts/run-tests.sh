@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Runs every matviews test suite against the installed extension and ends with one line,
+# "N passed, M failed". Suites:
+#   unit       C++ unit tests of the pure core (CMake + GoogleTest, under CTest)
+#   regress    pg_regress (sql/, expected/) in a throw-away cluster (pg_virtualenv)
+#   isolation  pg_isolation_regress (test/isolation/specs) in a throw-away cluster
+#   tap        prove with PostgreSQL::Test::Cluster (test/tap), as an unprivileged user
+#   lint       project rules checked on the source tree
+# Exits non-zero when anything failed. SUITES="regress tap" runs a subset.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+PG_BIN=/usr/lib/postgresql/15/bin
+PGXS_SRC=$(dirname "$("$PG_BIN/pg_config" --pgxs)")/..
+BUILD="$ROOT/build"
+SUITES=${SUITES:-"lint unit regress isolation tap"}
+PRELOAD_OPTS=(-o "shared_preload_libraries=matviews" -o "max_worker_processes=32"
+              -o "matviews.launcher_naptime=200ms")
+mkdir -p "$BUILD"
+
+passed=0
+failed=0
+failures=()
+
+record() {
+    # record SUITE PASSED FAILED: adds a suite's counts to the totals.
+    passed=$((passed + $2))
+    failed=$((failed + $3))
+    [ "$3" -gt 0 ] && failures+=("$1")
+    echo "== $1: $2 passed, $3 failed"
+}
+
+as_unprivileged() {
+    # Runs a command as `postgres` when we are root (the server refuses root), else as ourselves.
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- env PATH="$PATH" "$@"
+    else
+        "$@"
+    fi
+}
+
+suite_lint() {
+    # Rules that keep the C++/PostgreSQL boundary in one place.
+    local p=0 f=0
+    local offenders
+    offenders=$(grep -rlE --include='*.cpp' --include='*.hpp' \
+                '\b(ereport|elog) *\(|\bPG_(TRY|CATCH|RE_THROW|FINALLY|END_TRY)\b|\berrcode *\(' src \
+                | grep -v '^src/boundary/' || true)
+    if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "error machinery outside src/boundary: $offenders"; fi
+    offenders=$(grep -rlE --include='*.cpp' --include='*.hpp' '#include "postgres.h"' src \
+                | grep -v '^src/boundary/pg.hpp$' || true)
+    if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "postgres.h included outside pg.hpp: $offenders"; fi
+    offenders=$(grep -rlE --include='*.cpp' --include='*.hpp' 'catch *\( *\.\.\. *\) *\{ *\}' src || true)
+    if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "empty catch (...) in: $offenders"; fi
+    record lint $p $f
+}
+
+suite_unit() {
+    # CMake configure + build of the unit tests, then CTest.
+    local log="$BUILD/unit.log"
+    if ! { cmake -S . -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Debug >"$log" 2>&1 &&
+           cmake --build "$BUILD/cmake" --target matviews_unit_tests -j2 >>"$log" 2>&1; }; then
+        cat "$log"
+        record unit 0 1
+        return
+    fi
+    (cd "$BUILD/cmake" && ctest --output-on-failure) >"$log" 2>&1
+    tail -n 4 "$log"
+    local total nfail
+    total=$(sed -nE 's/.*tests failed out of ([0-9]+).*/\1/p' "$log" | tail -n1)
+    nfail=$(sed -nE 's/.*, ([0-9]+) tests failed out of.*/\1/p' "$log" | tail -n1)
+    if [ -z "$total" ]; then cat "$log"; record unit 0 1; return; fi
+    [ "$nfail" -gt 0 ] && grep -E "Failed|\*\*\*" "$log"
+    record unit $((total - nfail)) "$nfail"
+}
+
+suite_regress() {
+    # pg_regress through PGXS installcheck, in a cluster with the worker preloaded.
+    local log="$BUILD/regress.log"
+    rm -rf results regression.diffs regression.out
+    pg_virtualenv -t "${PRELOAD_OPTS[@]}" \
+        make --no-print-directory installcheck PG_CONFIG="$PG_BIN/pg_config" >"$log" 2>&1
+    local p f
+    p=$(grep -cE '^(test | +|ok )?.* \.\.\. ok' "$log" || true)
+    f=$(grep -cE '\.\.\. FAILED' "$log" || true)
+    grep -E '\.\.\. (ok|FAILED)' "$log" | sed 's/^/  /'
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then cat "$log"; f=1; fi
+    [ -f regression.diffs ] && [ "$f" -gt 0 ] && head -n 200 regression.diffs
+    record regress "$p" "$f"
+}
+
+suite_isolation() {
+    # pg_isolation_regress over every spec in test/isolation/specs.
+    local log="$BUILD/isolation.log"
+    local specs
+    specs=$(cd test/isolation/specs && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
+    if [ -z "$specs" ]; then record isolation 0 0; return; fi
+    rm -rf "$BUILD/isolation"
+    mkdir -p "$BUILD/isolation"
+    # shellcheck disable=SC2086
+    pg_virtualenv -t "${PRELOAD_OPTS[@]}" \
+        "$PGXS_SRC/test/isolation/pg_isolation_regress" --inputdir=test/isolation \
+        --outputdir="$BUILD/isolation" --bindir="$PG_BIN" --load-extension=matviews \
+        --dbname=isolation_regression $specs >"$log" 2>&1
+    local p f
+    p=$(grep -cE '\.\.\. ok' "$log" || true)
+    f=$(grep -cE '\.\.\. FAILED' "$log" || true)
+    grep -E '\.\.\. (ok|FAILED)' "$log" | sed 's/^/  /'
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then cat "$log"; f=1; fi
+    [ "$f" -gt 0 ] && [ -f "$BUILD/isolation/regression.diffs" ] && head -n 200 "$BUILD/isolation/regression.diffs"
+    record isolation "$p" "$f"
+}
+
+suite_tap() {
+    # prove with PostgreSQL::Test::Cluster; each assertion counts.
+    local log="$BUILD/tap.log"
+    local dir
+    dir=$(mktemp -d /tmp/matviews-tap.XXXXXX)
+    cp -r test/tap "$dir/"
+    chmod -R a+rwX "$dir"
+    chmod a+x "$dir"
+    (cd "$dir/tap" && as_unprivileged env PATH="$PG_BIN:$PATH" TESTDIR="$dir/tap" \
+        PG_REGRESS="$PGXS_SRC/test/regress/pg_regress" \
+        prove -v -I "$PGXS_SRC/test/perl" ./*.pl) >"$log" 2>&1
+    local rc=$?
+    grep -E '^(ok|not ok) ' "$log" | sed 's/^/  /'
+    local p f
+    p=$(grep -cE '^ok ' "$log" || true)
+    f=$(grep -cE '^not ok ' "$log" || true)
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$f" -gt 0 ]; then
+        tail -n 60 "$log"
+        for l in "$dir"/tap/tmp_check/log/*.log; do
+            [ -f "$l" ] && { echo "--- $l"; tail -n 40 "$l"; }
+        done
+    fi
+    rm -rf "$dir"
+    record tap "$p" "$f"
+}
+
+for s in $SUITES; do
+    "suite_$s"
+done
+
+[ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,68 @@
+// The SQL API: one C entry point per matviews.* function. Each decodes its arguments, calls the
+// operation and returns the jsonb response; everything runs under the entry guard.
+#include "boundary/args.hpp"
+#include "ops/ops.hpp"
+
+using namespace mv;
+using pg::arg_bool_or;
+using pg::arg_jsonb;
+using pg::arg_text;
+using pg::arg_text_array;
+using pg::arg_text_or;
+
+MV_FUNCTION(matviews_create) {
+    // matviews.create(name, sql, refresh_strategy, unique_index_columns, force, with_data,
+    //                 row_count_strategy, schedule, source)
+    ops::CreateArgs a;
+    a.name = arg_text(fcinfo, 0);
+    a.sql = arg_text(fcinfo, 1);
+    a.refresh_strategy = arg_text_or(fcinfo, 2, "regular");
+    a.unique_index_columns = arg_text_array(fcinfo, 3);
+    a.force = arg_bool_or(fcinfo, 4, false);
+    a.with_data = arg_bool_or(fcinfo, 5, true);
+    a.row_count_strategy = arg_text(fcinfo, 6);
+    a.schedule = arg_text(fcinfo, 7);
+    a.source = arg_text(fcinfo, 8);
+    return pg::return_jsonb(ops::create(a));
+}
+
+MV_FUNCTION(matviews_adopt) {
+    // matviews.adopt(name, refresh_strategy, unique_index_columns, options)
+    ops::AdoptArgs a;
+    a.name = arg_text(fcinfo, 0);
+    a.refresh_strategy = arg_text_or(fcinfo, 1, "regular");
+    a.unique_index_columns = arg_text_array(fcinfo, 2);
+    a.options = arg_jsonb(fcinfo, 3);
+    return pg::return_jsonb(ops::adopt(a));
+}
+
+MV_FUNCTION(matviews_refresh) {
+    // matviews.refresh(name, strategy, row_count_strategy, cascade)
+    ops::RefreshArgs a;
+    a.name = arg_text(fcinfo, 0);
+    a.strategy = arg_text(fcinfo, 1);
+    a.row_count_strategy = arg_text(fcinfo, 2);
+    a.cascade = arg_bool_or(fcinfo, 3, false);
+    return pg::return_jsonb(ops::refresh(a));
+}
+
+MV_FUNCTION(matviews_delete) {
+    // matviews.delete(name, cascade, if_exists, keep_definition)
+    ops::DeleteArgs a;
+    a.name = arg_text(fcinfo, 0);
+    a.cascade = arg_bool_or(fcinfo, 1, false);
+    a.if_exists = arg_bool_or(fcinfo, 2, true);
+    a.keep_definition = arg_bool_or(fcinfo, 3, false);
+    return pg::return_jsonb(ops::remove(a));
+}
+
+MV_FUNCTION(matviews_alter) {
+    // matviews.alter(name, refresh_strategy, unique_index_columns, options, enabled)
+    ops::AlterArgs a;
+    a.name = arg_text(fcinfo, 0);
+    a.refresh_strategy = arg_text(fcinfo, 1);
+    a.unique_index_columns = arg_text_array(fcinfo, 2);
+    a.options = arg_jsonb(fcinfo, 3);
+    a.enabled = pg::arg_bool(fcinfo, 4);
+    return pg::return_jsonb(ops::alter(a));
+}

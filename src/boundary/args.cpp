@@ -1,0 +1,72 @@
+// SQL argument decoding (see args.hpp).
+#include "boundary/args.hpp"
+
+#include "boundary/jsonb.hpp"
+
+extern "C" {
+#include "utils/array.h"
+}
+
+namespace mv::pg {
+
+std::optional<std::string> arg_text(FunctionCallInfo fcinfo, int n) {
+    // text_to_cstring of a possibly toasted argument.
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    const char* s = call([&] { return text_to_cstring(PG_GETARG_TEXT_PP(n)); });
+    return std::string(s);
+}
+
+std::string arg_text_or(FunctionCallInfo fcinfo, int n, const std::string& fallback) {
+    auto v = arg_text(fcinfo, n);
+    return v ? *v : fallback;
+}
+
+std::optional<bool> arg_bool(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    return static_cast<bool>(PG_GETARG_BOOL(n));
+}
+
+bool arg_bool_or(FunctionCallInfo fcinfo, int n, bool fallback) {
+    auto v = arg_bool(fcinfo, n);
+    return v ? *v : fallback;
+}
+
+std::optional<int64_t> arg_int8(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    return static_cast<int64_t>(PG_GETARG_INT64(n));
+}
+
+std::optional<std::vector<std::string>> arg_text_array(FunctionCallInfo fcinfo, int n) {
+    // deconstruct_array, then a copy of each element.
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    Datum* elems = nullptr;
+    bool* nulls = nullptr;
+    int count = 0;
+    call([&] {
+        ArrayType* arr = PG_GETARG_ARRAYTYPE_P(n);
+        deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+    });
+    std::vector<std::string> out;
+    for (int i = 0; i < count; i++) {
+        if (nulls[i]) {  // the operations refuse empty names, with an error response
+            out.emplace_back();
+            continue;
+        }
+        Datum d = elems[i];
+        const char* s = call([&] { return text_to_cstring(DatumGetTextPP(d)); });
+        out.emplace_back(s);
+    }
+    return out;
+}
+
+std::optional<Json> arg_jsonb(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    Jsonb* jb = call([&] { return PG_GETARG_JSONB_P(n); });
+    return from_jsonb(jb);
+}
+
+Datum return_jsonb(const Json& j) {
+    return to_jsonb(j);
+}
+
+}  // namespace mv::pg

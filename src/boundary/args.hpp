@@ -1,0 +1,21 @@
+// Reading SQL function arguments into C++ values, and returning jsonb, under the guard.
+#pragma once
+
+#include "boundary/guard.hpp"
+#include "core/json.hpp"
+
+namespace mv::pg {
+
+std::optional<std::string> arg_text(FunctionCallInfo fcinfo, int n);
+std::string arg_text_or(FunctionCallInfo fcinfo, int n, const std::string& fallback);
+std::optional<bool> arg_bool(FunctionCallInfo fcinfo, int n);
+bool arg_bool_or(FunctionCallInfo fcinfo, int n, bool fallback);
+// A text[] argument; a null element becomes an empty string.
+std::optional<std::vector<std::string>> arg_text_array(FunctionCallInfo fcinfo, int n);
+std::optional<Json> arg_jsonb(FunctionCallInfo fcinfo, int n);
+std::optional<int64_t> arg_int8(FunctionCallInfo fcinfo, int n);
+
+// The jsonb Datum of a response.
+Datum return_jsonb(const Json& j);
+
+}  // namespace mv::pg

@@ -1,0 +1,182 @@
+// Scoped backend state (see scopes.hpp).
+#include "boundary/scopes.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "common/hashfn.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+}
+
+namespace mv::pg {
+
+GucScope::GucScope() {
+    // Opens a GUC nest level.
+    nest_level_ = call([] { return NewGUCNestLevel(); });
+}
+
+GucScope::~GucScope() {
+    // Restores every GUC set at this nest level. When an error unwinds through here on its way
+    // to a subtransaction rollback, that rollback would restore them too; doing it now is safe.
+    int level = nest_level_;
+    MemoryContext ctx = CurrentMemoryContext;
+    PG_TRY();
+    { AtEOXact_GUC(true, level); }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(ctx);
+        FlushErrorState();
+    }
+    PG_END_TRY();
+}
+
+void GucScope::set(const std::string& name, const std::string& value) {
+    // set_config_option with GUC_ACTION_SAVE, as a SET clause does.
+    const char* n = name.c_str();
+    const char* v = value.c_str();
+    call([&] {
+        (void)set_config_option(n, v, superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
+                                GUC_ACTION_SAVE, true, 0, false);
+    });
+}
+
+StatementTimeoutScope::StatementTimeoutScope(int64_t ms) {
+    // Arms the timer unless the caller's own fires sooner.
+    if (ms <= 0) return;
+    had_outer_ = get_timeout_active(STATEMENT_TIMEOUT);
+    if (had_outer_) outer_finish_ = get_timeout_finish_time(STATEMENT_TIMEOUT);
+    TimestampTz ours = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+    if (had_outer_ && outer_finish_ <= ours) return;
+    call([&] { enable_timeout_at(STATEMENT_TIMEOUT, ours); });
+    armed_ = true;
+}
+
+StatementTimeoutScope::~StatementTimeoutScope() {
+    // Puts the caller's timer back, or disarms ours.
+    if (!armed_) return;
+    bool had = had_outer_;
+    TimestampTz finish = outer_finish_;
+    MemoryContext ctx = CurrentMemoryContext;
+    PG_TRY();
+    {
+        if (had)
+            enable_timeout_at(STATEMENT_TIMEOUT, finish);
+        else
+            disable_timeout(STATEMENT_TIMEOUT, false);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(ctx);
+        FlushErrorState();
+    }
+    PG_END_TRY();
+}
+
+RoleScope::RoleScope(Oid role, bool restricted) {
+    // Switches the current user; these calls cannot raise.
+    GetUserIdAndSecContext(&saved_user_, &saved_context_);
+    int ctx = saved_context_ | SECURITY_LOCAL_USERID_CHANGE;
+    if (restricted) ctx |= SECURITY_RESTRICTED_OPERATION;
+    SetUserIdAndSecContext(role, ctx);
+}
+
+RoleScope::~RoleScope() {
+    SetUserIdAndSecContext(saved_user_, saved_context_);
+}
+
+Oid current_role() {
+    return GetUserId();
+}
+
+std::string role_name(Oid role) {
+    // GetUserNameFromId without raising for a dropped role.
+    const char* n = call([&] { return GetUserNameFromId(role, true); });
+    return n ? std::string(n) : std::string();
+}
+
+Oid extension_owner() {
+    // Reads pg_extension.extowner for matviews.
+    Oid owner = call([] {
+        Oid ext = get_extension_oid("matviews", true);
+        if (!OidIsValid(ext)) return InvalidOid;
+        Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+        ScanKeyData key;
+        ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+                    ObjectIdGetDatum(ext));
+        SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+        HeapTuple tup = systable_getnext(scan);
+        Oid result =
+            HeapTupleIsValid(tup) ? ((Form_pg_extension)GETSTRUCT(tup))->extowner : InvalidOid;
+        systable_endscan(scan);
+        table_close(rel, AccessShareLock);
+        return result;
+    });
+    if (owner == InvalidOid)
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    "extension \"matviews\" is not installed in this database")
+            .hint("Run CREATE EXTENSION matviews;");
+    return owner;
+}
+
+bool has_privs_of(Oid role) {
+    // has_privs_of_role for the current user.
+    Oid me = GetUserId();
+    return call([&] { return has_privs_of_role(me, role); });
+}
+
+bool has_privs_of(const std::string& role_name) {
+    // get_role_oid, then has_privs_of_role; a missing role is only the superuser's.
+    const char* n = role_name.c_str();
+    Oid role = call([&] { return get_role_oid(n, true); });
+    if (!OidIsValid(role)) return call([] { return superuser(); });
+    return has_privs_of(role);
+}
+
+bool try_lock_view(const std::string& qualified_name) {
+    // An advisory-type lock tag in this database, keyed by a 64-bit hash of the name; field 4
+    // ('mv') keeps it apart from pg_advisory_lock keys (which use 1 and 2).
+    const unsigned char* data = reinterpret_cast<const unsigned char*>(qualified_name.data());
+    int len = static_cast<int>(qualified_name.size());
+    return call([&] {
+        uint64 h = DatumGetUInt64(hash_bytes_extended(data, len, 0x6d76));
+        LOCKTAG tag;
+        SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32)(h >> 32), (uint32)h, 0x6d76);
+        return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+    });
+}
+
+std::string quote_ident(std::string_view ident) {
+    // quote_identifier on a NUL-terminated copy.
+    std::string s(ident);
+    const char* in = s.c_str();
+    const char* out = call([&] { return quote_identifier(in); });
+    return std::string(out);
+}
+
+std::string quote_qualified(std::string_view schema, std::string_view name) {
+    return quote_ident(schema) + "." + quote_ident(name);
+}
+
+std::string quote_literal(std::string_view s) {
+    // quote_literal_cstr.
+    std::string in(s);
+    const char* p = in.c_str();
+    const char* out = call([&] { return quote_literal_cstr(p); });
+    return std::string(out);
+}
+
+int backend_pid() {
+    return MyProcPid;
+}
+
+}  // namespace mv::pg

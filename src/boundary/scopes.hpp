@@ -1,0 +1,78 @@
+// Scoped changes of backend state, each undone when the scope ends: GUC values (like a
+// function's SET clause), the statement timeout timer, the current user; plus the per-view lock
+// that never waits.
+#pragma once
+
+#include "boundary/guard.hpp"
+
+namespace mv::pg {
+
+// Sets GUCs for the scope's lifetime, like a function's SET clause (GUC nest level).
+class GucScope {
+  public:
+    GucScope();
+    ~GucScope();
+    GucScope(const GucScope&) = delete;
+    GucScope& operator=(const GucScope&) = delete;
+    // Sets name to value; an invalid value raises PgError (22023 and the like).
+    void set(const std::string& name, const std::string& value);
+
+  private:
+    int nest_level_;
+};
+
+// Arms the statement timeout timer to fire after `ms` (if sooner than the caller's own), and
+// puts the caller's timer back when the scope ends. GUCs cannot do this inside one statement:
+// statement_timeout is only read when a statement starts.
+class StatementTimeoutScope {
+  public:
+    explicit StatementTimeoutScope(int64_t ms);
+    ~StatementTimeoutScope();
+    StatementTimeoutScope(const StatementTimeoutScope&) = delete;
+    StatementTimeoutScope& operator=(const StatementTimeoutScope&) = delete;
+
+  private:
+    bool armed_ = false;
+    bool had_outer_ = false;
+    int64_t outer_finish_ = 0;
+};
+
+// Runs as another role for the scope's lifetime (SetUserIdAndSecContext), as REFRESH and
+// PostgreSQL's RI triggers do. `restricted` adds SECURITY_RESTRICTED_OPERATION.
+class RoleScope {
+  public:
+    RoleScope(Oid role, bool restricted);
+    ~RoleScope();
+    RoleScope(const RoleScope&) = delete;
+    RoleScope& operator=(const RoleScope&) = delete;
+
+  private:
+    Oid saved_user_;
+    int saved_context_;
+};
+
+// The role running the current statement (GetUserId()).
+Oid current_role();
+// The name of a role, or "" when it does not exist.
+std::string role_name(Oid role);
+// The owner of the matviews extension in this database.
+Oid extension_owner();
+// Whether the current role has the privileges of `role` (is the owner, a member, or superuser).
+bool has_privs_of(Oid role);
+// The same for a role given by name; false when no such role exists (unless superuser).
+bool has_privs_of(const std::string& role_name);
+
+// Takes the transaction-level lock that serializes matviews operations on one view, keyed by its
+// qualified name. Never waits: false when another session holds it.
+bool try_lock_view(const std::string& qualified_name);
+
+// PostgreSQL's quote_identifier, and schema.name with both parts quoted.
+std::string quote_ident(std::string_view ident);
+std::string quote_qualified(std::string_view schema, std::string_view name);
+// A SQL string literal (quote_literal).
+std::string quote_literal(std::string_view s);
+
+// The current backend's process id.
+int backend_pid();
+
+}  // namespace mv::pg

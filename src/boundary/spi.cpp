@@ -1,0 +1,245 @@
+// The SPI session: connect/finish, parameterized execution and conversion of result tuples into
+// C++ values, each PostgreSQL call under pg::call.
+#include "boundary/spi.hpp"
+
+#include "boundary/jsonb.hpp"
+
+extern "C" {
+#include "utils/array.h"
+}
+
+namespace mv::pg {
+
+// ---- parameters ---------------------------------------------------------------------------
+
+Param Param::text(std::string_view s) {
+    // A text parameter.
+    const char* data = s.data();
+    int len = static_cast<int>(s.size());
+    Param p;
+    p.type = TEXTOID;
+    p.is_null = false;
+    p.value = call([&] { return PointerGetDatum(cstring_to_text_with_len(data, len)); });
+    return p;
+}
+
+Param Param::opt_text(const std::optional<std::string>& s) {
+    // A text parameter that may be null.
+    return s ? text(std::string_view(*s)) : null(TEXTOID);
+}
+
+Param Param::int8(int64_t v) {
+    return Param{INT8OID, Int64GetDatum(v), false};
+}
+Param Param::int4(int32_t v) {
+    return Param{INT4OID, Int32GetDatum(v), false};
+}
+Param Param::float8(double v) {
+    return Param{FLOAT8OID, Float8GetDatum(v), false};
+}
+Param Param::boolean(bool v) {
+    return Param{BOOLOID, BoolGetDatum(v), false};
+}
+Param Param::oid(Oid v) {
+    return Param{OIDOID, ObjectIdGetDatum(v), false};
+}
+Param Param::null(Oid type) {
+    return Param{type, 0, true};
+}
+
+Param Param::jsonb(const Json& j) {
+    // A jsonb parameter built with PostgreSQL's jsonb API.
+    return Param{JSONBOID, to_jsonb(j), false};
+}
+
+Param Param::text_array(const std::vector<std::string>& items) {
+    // A text[] parameter.
+    std::vector<Datum> elems;
+    elems.reserve(items.size());
+    for (const auto& s : items) elems.push_back(text(std::string_view(s)).value);
+    Datum* data = elems.data();
+    int n = static_cast<int>(elems.size());
+    Datum arr = call([&] {
+        return PointerGetDatum(construct_array(data, n, TEXTOID, -1, false, TYPALIGN_INT));
+    });
+    return Param{TEXTARRAYOID, arr, false};
+}
+
+// ---- values -------------------------------------------------------------------------------
+
+namespace {
+[[noreturn]] void wrong_type(const char* wanted) {
+    throw Error(sqlstate::internal_error, fmt::format("matviews: result value is not {}", wanted));
+}
+}  // namespace
+
+bool Value::as_bool() const {
+    if (auto* b = std::get_if<bool>(&v_)) return *b;
+    wrong_type("a boolean");
+}
+
+int64_t Value::as_int() const {
+    if (auto* i = std::get_if<int64_t>(&v_)) return *i;
+    if (auto* d = std::get_if<double>(&v_)) return static_cast<int64_t>(*d);
+    wrong_type("an integer");
+}
+
+double Value::as_double() const {
+    if (auto* d = std::get_if<double>(&v_)) return *d;
+    if (auto* i = std::get_if<int64_t>(&v_)) return static_cast<double>(*i);
+    wrong_type("a number");
+}
+
+const std::string& Value::as_string() const {
+    if (auto* s = std::get_if<std::string>(&v_)) return *s;
+    wrong_type("text");
+}
+
+const Json& Value::as_json() const {
+    if (auto* j = std::get_if<Json>(&v_)) return *j;
+    wrong_type("jsonb");
+}
+
+std::optional<std::string> Value::text() const {
+    // The value's text, whatever its type.
+    if (is_null()) return std::nullopt;
+    if (auto* s = std::get_if<std::string>(&v_)) return *s;
+    if (auto* b = std::get_if<bool>(&v_)) return std::string(*b ? "true" : "false");
+    if (auto* i = std::get_if<int64_t>(&v_)) return std::to_string(*i);
+    if (auto* d = std::get_if<double>(&v_)) return fmt::format("{}", *d);
+    return std::get<Json>(v_).dump();
+}
+
+Json Value::to_json() const {
+    // The value as JSON.
+    if (is_null()) return Json();
+    if (auto* s = std::get_if<std::string>(&v_)) return Json(*s);
+    if (auto* b = std::get_if<bool>(&v_)) return Json(*b);
+    if (auto* i = std::get_if<int64_t>(&v_)) return Json(static_cast<long long>(*i));
+    if (auto* d = std::get_if<double>(&v_)) return Json(*d);
+    return std::get<Json>(v_);
+}
+
+const Value& Row::operator[](std::string_view column) const {
+    // The cell of the named column.
+    for (size_t i = 0; i < columns_->size(); i++)
+        if ((*columns_)[i] == column) return cells_.at(i);
+    throw Error(sqlstate::internal_error, fmt::format("matviews: no result column \"{}\"", column));
+}
+
+// ---- session ------------------------------------------------------------------------------
+
+Spi::Spi() {
+    // Opens an SPI connection.
+    call([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "matviews: SPI_connect failed");
+    });
+    connected_ = true;
+}
+
+Spi::~Spi() {
+    // Finishes the SPI connection. Never throws: after an error inside SPI the rollback of the
+    // surrounding (sub)transaction cleans up whatever SPI_finish cannot.
+    if (!connected_) return;
+    MemoryContext ctx = CurrentMemoryContext;
+    PG_TRY();
+    { SPI_finish(); }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(ctx);
+        FlushErrorState();
+    }
+    PG_END_TRY();
+}
+
+namespace {
+
+Value convert_cell(HeapTuple tuple, TupleDesc desc, int col) {
+    // Converts one attribute of a result tuple into a C++ Value.
+    bool isnull = false;
+    Datum d = call([&] { return SPI_getbinval(tuple, desc, col, &isnull); });
+    if (isnull) return Value();
+    Oid type = TupleDescAttr(desc, col - 1)->atttypid;
+    switch (type) {
+        case BOOLOID:
+            return Value(static_cast<bool>(DatumGetBool(d)));
+        case INT2OID:
+            return Value(static_cast<int64_t>(DatumGetInt16(d)));
+        case INT4OID:
+            return Value(static_cast<int64_t>(DatumGetInt32(d)));
+        case INT8OID:
+            return Value(static_cast<int64_t>(DatumGetInt64(d)));
+        case OIDOID:
+            return Value(static_cast<int64_t>(DatumGetObjectId(d)));
+        case FLOAT4OID:
+            return Value(static_cast<double>(DatumGetFloat4(d)));
+        case FLOAT8OID:
+            return Value(static_cast<double>(DatumGetFloat8(d)));
+        case JSONBOID: {
+            Jsonb* jb = call([&] { return DatumGetJsonbP(d); });
+            return Value(from_jsonb(jb));
+        }
+        default: {
+            char* s = call([&] { return SPI_getvalue(tuple, desc, col); });
+            return Value(std::string(s ? s : ""));
+        }
+    }
+}
+
+}  // namespace
+
+Result Spi::exec(std::string_view sql, const std::vector<Param>& params) {
+    // Runs sql with params bound as $1..$n and converts the rows it returns.
+    std::string query(sql);
+    std::vector<Oid> types;
+    std::vector<Datum> values;
+    std::string nulls;
+    for (const auto& p : params) {
+        types.push_back(p.type);
+        values.push_back(p.value);
+        nulls.push_back(p.is_null ? 'n' : ' ');
+    }
+    const char* q = query.c_str();
+    int nargs = static_cast<int>(params.size());
+    Oid* t = types.data();
+    Datum* v = values.data();
+    const char* n = nulls.c_str();
+    int rc = call([&] {
+        return nargs == 0 ? SPI_execute(q, false, 0)
+                          : SPI_execute_with_args(q, nargs, t, v, n, false, 0);
+    });
+    if (rc < 0)
+        throw Error(sqlstate::internal_error,
+                    fmt::format("matviews: SPI error {}", SPI_result_code_string(rc)))
+            .detail(query);
+
+    Result result;
+    result.processed = SPI_processed;
+    SPITupleTable* tab = SPI_tuptable;
+    if (tab != nullptr) {
+        TupleDesc desc = tab->tupdesc;
+        auto columns = std::make_shared<std::vector<std::string>>();
+        for (int c = 0; c < desc->natts; c++)
+            columns->emplace_back(NameStr(TupleDescAttr(desc, c)->attname));
+        result.columns = columns;
+        result.rows.reserve(SPI_processed);
+        for (uint64 r = 0; r < SPI_processed; r++) {
+            std::vector<Value> cells;
+            cells.reserve(desc->natts);
+            for (int c = 1; c <= desc->natts; c++)
+                cells.push_back(convert_cell(tab->vals[r], desc, c));
+            result.rows.emplace_back(result.columns, std::move(cells));
+        }
+        call([&] { SPI_freetuptable(tab); });
+    }
+    return result;
+}
+
+Value Spi::scalar(std::string_view sql, const std::vector<Param>& params) {
+    // The first column of the first row.
+    Result r = exec(sql, params);
+    if (r.rows.empty() || r.rows[0].size() == 0) return Value();
+    return r.rows[0][0];
+}
+
+}  // namespace mv::pg

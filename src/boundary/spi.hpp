@@ -1,0 +1,92 @@
+// The SPI session: a scoped SPI connection, statements with bound parameters, and results
+// converted to C++ values. Every SPI call goes through pg::call, so a PostgreSQL error arrives
+// as PgError and the connection is finished when the session object goes out of scope.
+#pragma once
+
+#include "boundary/guard.hpp"
+#include "core/json.hpp"
+
+namespace mv::pg {
+
+// One bound parameter: a PostgreSQL type and a Datum allocated in the current memory context.
+struct Param {
+    Oid type = TEXTOID;
+    Datum value = 0;
+    bool is_null = true;
+
+    static Param text(std::string_view s);
+    static Param opt_text(const std::optional<std::string>& s);
+    static Param int8(int64_t v);
+    static Param int4(int32_t v);
+    static Param float8(double v);
+    static Param boolean(bool v);
+    static Param oid(Oid v);
+    static Param jsonb(const Json& j);
+    static Param text_array(const std::vector<std::string>& items);
+    static Param null(Oid type);
+};
+
+// One result cell as a C++ value. Integers (int2/4/8, oid) are int64, floats double, jsonb Json,
+// everything else its text output.
+class Value {
+  public:
+    Value() = default;
+    template <typename T>
+    explicit Value(T v) : v_(std::move(v)) {}
+
+    bool is_null() const { return std::holds_alternative<std::monostate>(v_); }
+    bool as_bool() const;
+    int64_t as_int() const;
+    double as_double() const;
+    const std::string& as_string() const;
+    const Json& as_json() const;
+    // Text of any non-null value; nullopt for null.
+    std::optional<std::string> text() const;
+    // The value as JSON: null, bool, number, string or the jsonb document itself.
+    Json to_json() const;
+
+  private:
+    std::variant<std::monostate, bool, int64_t, double, std::string, Json> v_;
+};
+
+class Row {
+  public:
+    Row(std::shared_ptr<const std::vector<std::string>> columns, std::vector<Value> cells)
+        : columns_(std::move(columns)), cells_(std::move(cells)) {}
+    const Value& operator[](size_t i) const { return cells_.at(i); }
+    const Value& operator[](std::string_view column) const;
+    size_t size() const { return cells_.size(); }
+
+  private:
+    std::shared_ptr<const std::vector<std::string>> columns_;
+    std::vector<Value> cells_;
+};
+
+struct Result {
+    std::shared_ptr<const std::vector<std::string>> columns;
+    std::vector<Row> rows;
+    uint64_t processed = 0;
+
+    bool empty() const { return rows.empty(); }
+    const Row& first() const { return rows.at(0); }
+};
+
+// A scoped SPI connection.
+class Spi {
+  public:
+    Spi();
+    ~Spi();
+    Spi(const Spi&) = delete;
+    Spi& operator=(const Spi&) = delete;
+
+    // Runs one statement with bound parameters ($1, $2, ...) and returns its rows. Statements
+    // run read-write, so each sees what the previous ones did.
+    Result exec(std::string_view sql, const std::vector<Param>& params = {});
+    // The first column of the first row, or a null Value when there is no row.
+    Value scalar(std::string_view sql, const std::vector<Param>& params = {});
+
+  private:
+    bool connected_ = false;
+};
+
+}  // namespace mv::pg

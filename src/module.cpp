@@ -1,0 +1,39 @@
+// The library's entry: _PG_init defines the GUCs and, when loaded through
+// shared_preload_libraries, registers the launcher background worker.
+#include "module.hpp"
+
+#include "worker/launcher.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+PGDLLEXPORT void _PG_init(void);
+}
+
+namespace mv {
+
+Settings settings;
+
+namespace {
+
+void define_gucs() {
+    // Registers every matviews.* setting.
+    DefineCustomIntVariable("matviews.launcher_naptime",
+                            "How often the launcher looks for databases with matviews installed.",
+                            "In milliseconds. CREATE and DROP EXTENSION also wake it at once.",
+                            &settings.launcher_naptime_ms, 5000, 100, 3600 * 1000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("matviews");
+}
+
+}  // namespace
+
+}  // namespace mv
+
+void _PG_init(void) {
+    // Defines settings; registers the launcher only at postmaster start (preload).
+    mv::define_gucs();
+    if (process_shared_preload_libraries_in_progress) mv::worker::register_launcher();
+}

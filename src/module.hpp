@@ -1,0 +1,14 @@
+// Process-wide settings of matviews (the matviews.* GUCs), defined in module.cpp.
+#pragma once
+
+#include "boundary/pg.hpp"
+
+namespace mv {
+
+struct Settings {
+    int launcher_naptime_ms = 5000;
+};
+
+extern Settings settings;
+
+}  // namespace mv

@@ -1,0 +1,112 @@
+// alter: changes a definition's settings (strategy, unique index columns, options, enabled),
+// keeping the managed unique index in step with unique_index_columns.
+#include "ops/common.hpp"
+
+#include "boundary/scopes.hpp"
+#include "ops/options.hpp"
+
+namespace mv::ops {
+
+namespace {
+
+Json columns_json(const OptTextList& c) {
+    return c ? Json::string_array(*c) : Json();
+}
+
+void note_change(Json& changes, const char* field, Json before, Json after) {
+    // Records {field: {before, after}} when the value changes.
+    if (before == after) return;
+    Json c = Json::object();
+    c.set("before", std::move(before));
+    c.set("after", std::move(after));
+    changes.set(field, std::move(c));
+}
+
+void alter_body(Context& ctx, const AlterArgs& a) {
+    // Resolve the definition, check rights, apply each given setting.
+    QualifiedName q = require_name(a.name);
+    auto rel = catalog::find_relation(q);
+    if (rel && rel->relkind != 'm')
+        throw Error(sqlstate::wrong_object_type,
+                    fmt::format("{} is not a materialized view", rel->quoted))
+            .detail(fmt::format("It is a {}.", catalog::relkind_name(rel->relkind)));
+    std::optional<catalog::Definition> def =
+        rel ? ctx.store.find(rel->schema, rel->name)
+            : (q.schema ? ctx.store.find(*q.schema, q.name)
+                        : ctx.store.find_in_search_path(q.name));
+    ctx.view = rel ? rel->quoted
+               : def
+                   ? pg::quote_qualified(def->schema, def->name)
+                   : (q.schema ? pg::quote_qualified(*q.schema, q.name) : pg::quote_ident(q.name));
+    if (!def)
+        throw Error(sqlstate::undefined_object,
+                    fmt::format("{} is not managed by matviews", ctx.view))
+            .hint(rel ? fmt::format("Use matviews.adopt({}) to manage it first.",
+                                    pg::quote_literal(ctx.view))
+                      : std::string("Create it with matviews.create()."));
+    ctx.definition_id = def->id;
+    ctx.owner = rel ? rel->owner_name : def->owner;
+    if (rel)
+        catalog::require_owner(*rel);
+    else if (!pg::has_privs_of(def->owner))
+        throw Error(sqlstate::insufficient_privilege,
+                    fmt::format("must be owner of the definition of {}", ctx.view))
+            .hint(fmt::format("Run this as {} or as a member of that role.",
+                              pg::quote_ident(def->owner)));
+    if (!ctx.lock_view()) return;
+
+    catalog::Definition next = *def;
+    Json changes = Json::object();
+    if (a.refresh_strategy)
+        next.refresh_strategy = check_strategy(*a.refresh_strategy, "refresh_strategy");
+    if (a.options)
+        next.options = validate_options(ctx.spi, merge_options(def->options, *a.options));
+    if (a.enabled) next.enabled = *a.enabled;
+    if (a.unique_index_columns) {
+        const auto& cols = *a.unique_index_columns;
+        if (!cols.empty()) check_index_columns(cols);
+        next.unique_index_columns = cols.empty() ? std::nullopt : OptTextList(cols);
+        if (rel && next.unique_index_columns != def->unique_index_columns) {
+            if (next.unique_index_columns)
+                ctx.response.set("index",
+                                 create_unique_index(ctx, *rel, *next.unique_index_columns));
+            if (def->unique_index_columns)
+                ctx.execute(fmt::format(
+                    "DROP INDEX IF EXISTS {}",
+                    pg::quote_qualified(rel->schema,
+                                        unique_index_name(rel->name, *def->unique_index_columns))));
+        }
+    }
+    if (next.refresh_strategy == "concurrent" && rel &&
+        !catalog::has_concurrent_refresh_index(ctx.spi, rel->oid))
+        throw Error(
+            sqlstate::object_not_in_prerequisite_state,
+            fmt::format("{} has no unique index usable by REFRESH ... CONCURRENTLY", rel->quoted))
+            .hint(unique_index_hint(*rel, next.unique_index_columns));
+    next.owner = ctx.owner;
+    ctx.strategy = next.refresh_strategy;
+
+    note_change(changes, "refresh_strategy", def->refresh_strategy, next.refresh_strategy);
+    note_change(changes, "unique_index_columns", columns_json(def->unique_index_columns),
+                columns_json(next.unique_index_columns));
+    note_change(changes, "options", def->options, next.options);
+    note_change(changes, "enabled", def->enabled, next.enabled);
+    ctx.store.update(next);
+    ctx.response.set("changes", std::move(changes));
+    ctx.status = "updated";
+}
+
+}  // namespace
+
+Json alter(const AlterArgs& args) {
+    // alter: one recorded operation.
+    Operation op{"alter", raw_name(args.name)};
+    Json request = Json::object();
+    request.set("refresh_strategy", args.refresh_strategy ? Json(*args.refresh_strategy) : Json());
+    request.set("unique_index_columns", columns_json(args.unique_index_columns));
+    request.set("options", args.options ? *args.options : Json());
+    request.set("enabled", args.enabled ? Json(*args.enabled) : Json());
+    return run(op, request, [&](Context& ctx) { alter_body(ctx, args); });
+}
+
+}  // namespace mv::ops

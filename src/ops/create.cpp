@@ -1,0 +1,169 @@
+// create and adopt: bring a materialized view under management, by building it from a query or
+// by registering one that exists.
+#include "ops/common.hpp"
+
+#include "boundary/scopes.hpp"
+#include "catalog/query_check.hpp"
+#include "ops/options.hpp"
+
+namespace mv::ops {
+
+namespace {
+
+Json create_request(const CreateArgs& a) {
+    // The effective options of a create call.
+    Json r = Json::object();
+    r.set("refresh_strategy", a.refresh_strategy);
+    r.set("unique_index_columns",
+          a.unique_index_columns ? Json::string_array(*a.unique_index_columns) : Json());
+    r.set("force", a.force);
+    r.set("with_data", a.with_data);
+    r.set("row_count_strategy", a.row_count_strategy ? *a.row_count_strategy : std::string("none"));
+    r.set("schedule", a.schedule ? Json(*a.schedule) : Json());
+    r.set("source", a.source ? Json(*a.source) : Json());
+    return r;
+}
+
+void create_body(Context& ctx, const CreateArgs& a) {
+    // Validate everything, then drop (force), create, index and record the definition.
+    QualifiedName q = require_name(a.name);
+    RowCountStrategy rcs = parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::none);
+    check_strategy(a.refresh_strategy, "refresh_strategy");
+    if (a.unique_index_columns) check_index_columns(*a.unique_index_columns);
+    if (a.refresh_strategy == "concurrent" && !a.unique_index_columns)
+        throw Error(sqlstate::invalid_parameter_value,
+                    "refresh_strategy 'concurrent' needs unique_index_columns")
+            .hint(
+                "Pass unique_index_columns => ARRAY['id'] (columns that identify a row), so "
+                "REFRESH ... CONCURRENTLY has the unique index it requires.");
+    if (!a.sql)
+        throw Error(sqlstate::null_value_not_allowed, "sql must not be null")
+            .hint("Pass the view's query, e.g. 'SELECT ...'.");
+    if (a.schedule)
+        throw Error(sqlstate::feature_not_supported, "create(schedule => ...) is not available yet")
+            .hint("Create the view, then schedule it once background scheduling is available.");
+    if (a.source)
+        throw Error(sqlstate::feature_not_supported, "create(source => ...) is not available yet")
+            .hint("Remote sources are not supported by this version.");
+
+    std::string schema = catalog::creation_schema(q);
+    QualifiedName target{schema, q.name};
+    ctx.view = pg::quote_qualified(schema, q.name);
+    ctx.strategy = a.refresh_strategy;
+    if (!ctx.lock_view()) return;
+
+    std::string query = catalog::check_single_query(*a.sql);
+    auto existing = catalog::find_relation(target);
+    auto def = ctx.store.find(schema, q.name);
+    if (existing && existing->relkind != 'm')
+        throw Error(sqlstate::duplicate_table,
+                    fmt::format("{} already exists and is a {}", ctx.view,
+                                catalog::relkind_name(existing->relkind)))
+            .hint(
+                "Choose another name; matviews never drops a relation that is not a materialized "
+                "view.");
+    if (def) ctx.definition_id = def->id;
+    if (existing) ctx.owner = existing->owner_name;
+    if ((existing || def) && !a.force) {
+        ctx.skip(existing ? (def ? "already exists" : "materialized view exists but is not managed")
+                          : "definition exists; the view is missing");
+        ctx.response.set("hint",
+                         existing && !def
+                             ? "Use matviews.adopt() to manage it, or force => true to rebuild it."
+                             : "Use force => true to drop and recreate it.");
+        return;
+    }
+    if (existing) {
+        catalog::require_owner(*existing);
+        ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", ctx.view));
+    }
+    if (def) {
+        ctx.store.remove(def->id);
+        ctx.definition_id.reset();
+    }
+
+    std::string statement = fmt::format("CREATE MATERIALIZED VIEW {} AS\n{}\nWITH {}", ctx.view,
+                                        query, a.with_data ? "DATA" : "NO DATA");
+    catalog::check_create_statement(statement);
+    ctx.execute(statement);
+    catalog::RelationInfo rel = catalog::require_matview(target);
+    ctx.owner = rel.owner_name;
+    if (a.unique_index_columns)
+        ctx.response.set("index", create_unique_index(ctx, rel, *a.unique_index_columns));
+
+    catalog::Definition d;
+    d.schema = schema;
+    d.name = q.name;
+    d.sql = query;
+    d.search_path = ctx.spi.scalar("SELECT pg_catalog.current_setting('search_path')").as_string();
+    d.refresh_strategy = a.refresh_strategy;
+    d.unique_index_columns = a.unique_index_columns;
+    d.owner = rel.owner_name;
+    ctx.definition_id = ctx.store.insert(d);
+    ctx.response.set("definition_id", static_cast<long long>(*ctx.definition_id));
+    ctx.response.set("populated", a.with_data);
+    ctx.row_count_after = ctx.count_rows(rel, rcs);
+    ctx.status = "created";
+}
+
+void adopt_body(Context& ctx, const AdoptArgs& a) {
+    // Register an existing view from its stored query; nothing is rebuilt.
+    QualifiedName q = require_name(a.name);
+    check_strategy(a.refresh_strategy, "refresh_strategy");
+    catalog::RelationInfo rel = catalog::require_matview(q);
+    ctx.view = rel.quoted;
+    ctx.owner = rel.owner_name;
+    ctx.strategy = a.refresh_strategy;
+    catalog::require_owner(rel);
+    if (!ctx.lock_view()) return;
+    if (auto def = definition_of(ctx, rel)) {
+        ctx.skip("already managed");
+        return;
+    }
+    Json options = a.options ? validate_options(ctx.spi, merge_options(Json::object(), *a.options))
+                             : Json::object();
+    if (a.unique_index_columns)
+        ctx.response.set("index", create_unique_index(ctx, rel, *a.unique_index_columns));
+    if (a.refresh_strategy == "concurrent" &&
+        !catalog::has_concurrent_refresh_index(ctx.spi, rel.oid))
+        throw Error(
+            sqlstate::object_not_in_prerequisite_state,
+            fmt::format("{} has no unique index usable by REFRESH ... CONCURRENTLY", rel.quoted))
+            .hint(unique_index_hint(rel, a.unique_index_columns));
+
+    catalog::Definition d;
+    d.schema = rel.schema;
+    d.name = rel.name;
+    d.sql = catalog::stored_query(ctx.spi, rel.oid);
+    d.search_path = "";
+    d.refresh_strategy = a.refresh_strategy;
+    d.unique_index_columns = a.unique_index_columns;
+    d.options = options;
+    d.owner = rel.owner_name;
+    ctx.definition_id = ctx.store.insert(d);
+    ctx.response.set("definition_id", static_cast<long long>(*ctx.definition_id));
+    ctx.response.set("definition_sql", d.sql);
+    ctx.status = "created";
+}
+
+}  // namespace
+
+Json create(const CreateArgs& args) {
+    // create: one recorded operation.
+    Operation op{"create", raw_name(args.name)};
+    return run(op, create_request(args), [&](Context& ctx) { create_body(ctx, args); });
+}
+
+Json adopt(const AdoptArgs& args) {
+    // adopt: the request lists the effective options.
+    Operation op{"adopt", raw_name(args.name)};
+    Json request = Json::object();
+    request.set("refresh_strategy", args.refresh_strategy);
+    request.set("unique_index_columns", args.unique_index_columns
+                                            ? Json::string_array(*args.unique_index_columns)
+                                            : Json());
+    request.set("options", args.options ? *args.options : Json());
+    return run(op, request, [&](Context& ctx) { adopt_body(ctx, args); });
+}
+
+}  // namespace mv::ops

@@ -1,0 +1,64 @@
+// The management operations, one function each, called by the SQL API (api.cpp) and by the
+// background worker. Each returns the uniform response; none raises for an operational failure.
+#pragma once
+
+#include "core/json.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mv::ops {
+
+using OptText = std::optional<std::string>;
+using OptTextList = std::optional<std::vector<std::string>>;
+
+struct CreateArgs {
+    OptText name;
+    OptText sql;
+    std::string refresh_strategy = "regular";
+    OptTextList unique_index_columns;
+    bool force = false;
+    bool with_data = true;
+    OptText row_count_strategy;
+    OptText schedule;
+    OptText source;
+};
+Json create(const CreateArgs& args);
+
+struct AdoptArgs {
+    OptText name;
+    std::string refresh_strategy = "regular";
+    OptTextList unique_index_columns;
+    std::optional<Json> options;
+};
+Json adopt(const AdoptArgs& args);
+
+struct RefreshArgs {
+    OptText name;
+    OptText strategy;
+    OptText row_count_strategy;
+    bool cascade = false;
+    std::string trigger = "manual";
+    std::optional<int64_t> queued_run_id;
+};
+Json refresh(const RefreshArgs& args);
+
+struct DeleteArgs {
+    OptText name;
+    bool cascade = false;
+    bool if_exists = true;
+    bool keep_definition = false;
+};
+Json remove(const DeleteArgs& args);
+
+struct AlterArgs {
+    OptText name;
+    OptText refresh_strategy;
+    OptTextList unique_index_columns;
+    std::optional<Json> options;
+    std::optional<bool> enabled;
+};
+Json alter(const AlterArgs& args);
+
+}  // namespace mv::ops

@@ -1,0 +1,95 @@
+// refresh: REFRESH MATERIALIZED VIEW with the chosen strategy, the per-view lock that never
+// waits, the CONCURRENTLY prerequisites checked from the catalog, per-view timeouts, and cascade
+// to dependent materialized views in dependency order.
+#include "ops/common.hpp"
+
+#include "boundary/scopes.hpp"
+#include "ops/options.hpp"
+
+namespace mv::ops {
+
+namespace {
+
+void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Dependent>* cascade) {
+    // Resolve, choose the strategy, lock, count, refresh, count.
+    QualifiedName q = require_name(a.name);
+    RowCountStrategy rcs =
+        parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::estimated);
+    catalog::RelationInfo rel = catalog::require_matview(q);
+    ctx.view = rel.quoted;
+    auto def = definition_of(ctx, rel);
+    std::string strategy = a.strategy ? check_strategy(*a.strategy, "strategy")
+                                      : (def ? def->refresh_strategy : std::string("regular"));
+    ctx.request.set("strategy", strategy);
+    ctx.strategy = strategy;
+    if (strategy == "swap")
+        throw Error(sqlstate::feature_not_supported, "refresh strategy 'swap' is not available yet")
+            .hint("Use strategy => 'regular' or 'concurrent'.");
+    if (!ctx.lock_view()) return;
+
+    ctx.row_count_before = ctx.count_rows(rel, rcs);
+    ViewTimeouts timeouts(def ? def->options : Json::object());
+    bool concurrently = strategy == "concurrent";
+    if (concurrently && !rel.populated) {
+        concurrently = false;
+        ctx.strategy = "regular";
+        ctx.response.set("fallback", "regular");
+        ctx.response.set("notice",
+                         "the materialized view was not populated, so it was refreshed without "
+                         "CONCURRENTLY (which needs a populated view)");
+    }
+    if (concurrently && !catalog::has_concurrent_refresh_index(ctx.spi, rel.oid))
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    fmt::format("cannot refresh {} concurrently: it has no usable unique index",
+                                rel.quoted))
+            .detail(
+                "REFRESH ... CONCURRENTLY needs a unique index that is valid, immediate, not "
+                "partial, and on plain columns only.")
+            .hint(unique_index_hint(rel, def ? def->unique_index_columns : std::nullopt));
+    ctx.execute(fmt::format("REFRESH MATERIALIZED VIEW {}{}", concurrently ? "CONCURRENTLY " : "",
+                            rel.quoted));
+    ctx.response.set("strategy", *ctx.strategy);
+    ctx.row_count_after = ctx.count_rows(rel, rcs);
+    if (cascade) {
+        for (auto& d : catalog::dependents(ctx.spi, rel.oid))
+            if (d.relkind == 'm') cascade->push_back(std::move(d));
+    }
+}
+
+}  // namespace
+
+Json refresh(const RefreshArgs& args) {
+    // The view itself, then (cascade) each dependent materialized view as its own run.
+    Operation op{"refresh", raw_name(args.name), args.trigger, args.queued_run_id, true};
+    Json request = Json::object();
+    request.set("strategy", args.strategy ? Json(*args.strategy) : Json());
+    request.set("row_count_strategy",
+                args.row_count_strategy ? *args.row_count_strategy : std::string("estimated"));
+    request.set("cascade", args.cascade);
+    std::vector<catalog::Dependent> dependents;
+    Json out = run(op, request, [&](Context& ctx) {
+        refresh_body(ctx, args, args.cascade ? &dependents : nullptr);
+    });
+    if (!args.cascade) return out;
+
+    Json cascaded = Json::array();
+    if (out.find("status")->as_string() == "updated") {
+        for (const auto& d : dependents) {
+            RefreshArgs dep;
+            dep.name = d.quoted;
+            dep.row_count_strategy = args.row_count_strategy;
+            dep.trigger = "cascade";
+            Json r = refresh(dep);
+            Json item = Json::object();
+            item.set("view", d.quoted);
+            item.set("status", *r.find("status"));
+            item.set("run_id", *r.find("run_id"));
+            if (const Json* e = r.find("error")) item.set("error", *e);
+            cascaded.push(std::move(item));
+        }
+    }
+    out.find("response")->set("cascade", std::move(cascaded));
+    return out;
+}
+
+}  // namespace mv::ops

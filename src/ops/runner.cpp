@@ -1,0 +1,161 @@
+// The operation runner (see runner.hpp).
+#include "ops/runner.hpp"
+
+#include <chrono>
+
+#include "boundary/scopes.hpp"
+#include "boundary/subxact.hpp"
+
+namespace mv::ops {
+
+RowCountStrategy parse_row_count_strategy(const std::optional<std::string>& s,
+                                          RowCountStrategy fallback) {
+    // none | estimated | exact.
+    if (!s) return fallback;
+    if (*s == "none") return RowCountStrategy::none;
+    if (*s == "estimated") return RowCountStrategy::estimated;
+    if (*s == "exact") return RowCountStrategy::exact;
+    throw Error(sqlstate::invalid_parameter_value,
+                fmt::format("invalid row_count_strategy \"{}\"", *s))
+        .hint("Use 'none', 'estimated' or 'exact'.");
+}
+
+std::string to_string(RowCountStrategy s) {
+    switch (s) {
+        case RowCountStrategy::none:
+            return "none";
+        case RowCountStrategy::estimated:
+            return "estimated";
+        case RowCountStrategy::exact:
+            return "exact";
+    }
+    return "none";
+}
+
+std::string check_strategy(const std::string& s, const char* argument) {
+    // regular | concurrent | swap.
+    if (s == "regular" || s == "concurrent" || s == "swap") return s;
+    throw Error(sqlstate::invalid_parameter_value, fmt::format("invalid {} \"{}\"", argument, s))
+        .hint("Use 'regular', 'concurrent' or 'swap'.");
+}
+
+void Context::execute(const std::string& sql) {
+    // Lists the statement first, so a failing one shows in the error response too.
+    sql_.push_back(sql);
+    spi.exec(sql);
+}
+
+void Context::skip(const std::string& reason) {
+    status = "skipped";
+    response.set("reason", reason);
+}
+
+bool Context::lock_view() {
+    if (pg::try_lock_view(view)) return true;
+    skip("already running");
+    return false;
+}
+
+std::optional<int64_t> Context::count_rows(const catalog::RelationInfo& rel, RowCountStrategy s) {
+    // none: null; estimated: pg_class.reltuples; exact: count(*) (null while unpopulated).
+    switch (s) {
+        case RowCountStrategy::none:
+            return std::nullopt;
+        case RowCountStrategy::estimated:
+            return catalog::estimated_rows(rel.oid);
+        case RowCountStrategy::exact: {
+            auto populated = spi.scalar(
+                "SELECT relispopulated FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) "
+                "$1",
+                {pg::Param::oid(rel.oid)});
+            if (populated.is_null() || !populated.as_bool()) return std::nullopt;
+            return spi.scalar(fmt::format("SELECT pg_catalog.count(*) FROM {}", rel.quoted))
+                .as_int();
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<catalog::Definition> definition_of(Context& ctx, const catalog::RelationInfo& rel) {
+    // Looks the definition up and notes its id and owner in the context.
+    auto def = ctx.store.find(rel.schema, rel.name);
+    if (def) ctx.definition_id = def->id;
+    ctx.owner = rel.owner_name;
+    return def;
+}
+
+namespace {
+
+Json error_json(const ErrorInfo& e) {
+    // The "error" member of a response.
+    Json j = Json::object();
+    j.set("message", e.message);
+    j.set("sqlstate", e.sqlstate);
+    j.set("detail", e.detail.empty() ? Json() : Json(e.detail));
+    j.set("hint", e.hint.empty() ? Json() : Json(e.hint));
+    if (!e.context.empty()) j.set("context", e.context);
+    return j;
+}
+
+Json optional_int(const std::optional<int64_t>& v) {
+    return v ? Json(static_cast<long long>(*v)) : Json();
+}
+
+}  // namespace
+
+Json run(const Operation& op, Json request, const std::function<void(Context&)>& body) {
+    // Record, run in a subtransaction, record the outcome, answer.
+    pg::Spi spi;
+    catalog::Store store(spi);
+    int64_t run_id;
+    if (op.queued_run_id) {
+        run_id = *op.queued_run_id;
+        store.start_queued_run(run_id);
+    } else {
+        run_id = store.begin_run(op.raw_view, op.name, op.trigger, request);
+    }
+
+    Context ctx(spi, store, std::move(request));
+    ctx.view = op.raw_view;
+    auto started = std::chrono::steady_clock::now();
+    std::optional<ErrorInfo> failure = pg::in_subtransaction([&] { body(ctx); });
+    double duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+    duration_ms = static_cast<double>(static_cast<int64_t>(duration_ms * 1000)) / 1000.0;
+
+    Json response = ctx.response;
+    response.set("sql", Json::string_array(ctx.statements()));
+    response.set("row_count_before", optional_int(ctx.row_count_before));
+    response.set("row_count_after", optional_int(ctx.row_count_after));
+    response.set("duration_ms", duration_ms);
+
+    catalog::RunOutcome outcome;
+    outcome.id = run_id;
+    outcome.view = ctx.view;
+    outcome.definition_id = ctx.definition_id;
+    outcome.strategy = ctx.strategy;
+    outcome.status = failure ? "failed" : (ctx.status == "skipped" ? "skipped" : "success");
+    outcome.duration_ms = duration_ms;
+    outcome.row_count_before = ctx.row_count_before;
+    outcome.row_count_after = ctx.row_count_after;
+    if (failure) outcome.error = error_json(*failure);
+    outcome.owner = ctx.owner;
+    outcome.meta.set("request", ctx.request);
+    outcome.meta.set("response", response);
+    store.finish_run(outcome);
+    if (op.counts_as_refresh && ctx.definition_id && outcome.status != "skipped")
+        store.record_outcome(*ctx.definition_id, !failure);
+
+    Json out = Json::object();
+    out.set("status", failure ? "error" : ctx.status);
+    out.set("operation", op.name);
+    out.set("view", ctx.view);
+    out.set("run_id", static_cast<long long>(run_id));
+    out.set("request", ctx.request);
+    out.set("response", response);
+    if (failure) out.set("error", error_json(*failure));
+    return out;
+}
+
+}  // namespace mv::ops

@@ -1,0 +1,71 @@
+// The operation runner: every management function is one recorded operation. It inserts the run,
+// runs the operation's body in a subtransaction, records the outcome (duration, row counts,
+// error, request and response) and returns the uniform jsonb response of SPEC §3. A failure
+// rolls back only the body; it is returned, never raised.
+#pragma once
+
+#include "boundary/spi.hpp"
+#include "catalog/relation.hpp"
+#include "catalog/store.hpp"
+
+namespace mv::ops {
+
+enum class RowCountStrategy { none, estimated, exact };
+
+// Parses a row_count_strategy argument (null means `fallback`); 22023 for anything else.
+RowCountStrategy parse_row_count_strategy(const std::optional<std::string>& s,
+                                          RowCountStrategy fallback);
+std::string to_string(RowCountStrategy s);
+
+// Validates a refresh strategy name (regular, concurrent, swap); 22023 otherwise.
+std::string check_strategy(const std::string& s, const char* argument);
+
+// What the runner records about one operation while its body runs.
+class Context {
+  public:
+    Context(pg::Spi& spi, catalog::Store& store, Json request)
+        : spi(spi), store(store), request(std::move(request)) {}
+
+    pg::Spi& spi;
+    catalog::Store& store;
+    Json request;                    // effective options, as given or defaulted
+    Json response = Json::object();  // operation-specific fields; "sql" is added by the runner
+    std::string view;                // quoted name, once resolved
+    std::string owner;               // the view's owner, once known
+    std::optional<int64_t> definition_id;
+    std::optional<std::string> strategy;
+    std::string status = "updated";  // response status on success
+    std::optional<int64_t> row_count_before;
+    std::optional<int64_t> row_count_after;
+
+    // Runs a statement as the caller and lists it in response.sql.
+    void execute(const std::string& sql);
+    // Ends the operation as skipped with a reason (the body returns right after).
+    void skip(const std::string& reason);
+    // Takes the per-view operation lock; false (and skipped, "already running") when another
+    // session holds it.
+    bool lock_view();
+    // Row count of a relation under the given strategy.
+    std::optional<int64_t> count_rows(const catalog::RelationInfo& rel, RowCountStrategy s);
+    // The statements executed so far.
+    const std::vector<std::string>& statements() const { return sql_; }
+
+  private:
+    std::vector<std::string> sql_;
+};
+
+struct Operation {
+    std::string name;      // create, refresh, delete, alter, adopt, swap, ...
+    std::string raw_view;  // the name argument as passed, recorded until resolved
+    std::string trigger = "manual";
+    std::optional<int64_t> queued_run_id;  // run an existing queued run (background worker)
+    bool counts_as_refresh = false;        // updates the definition's consecutive_failures
+};
+
+// Runs body as one recorded operation and returns its response.
+Json run(const Operation& op, Json request, const std::function<void(Context&)>& body);
+
+// The definition of a resolved view, if it is managed.
+std::optional<catalog::Definition> definition_of(Context& ctx, const catalog::RelationInfo& rel);
+
+}  // namespace mv::ops

@@ -1,0 +1,59 @@
+// Shared background-process plumbing (see bgw.hpp).
+#include "worker/bgw.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/wait_event.h"
+}
+
+namespace mv::worker {
+
+void setup_signals() {
+    // Installs the handlers before unblocking signals, as bgworker.h requires.
+    pg::call([] {
+        pqsignal(SIGHUP, SignalHandlerForConfigReload);
+        pqsignal(SIGTERM, die);
+        BackgroundWorkerUnblockSignals();
+    });
+}
+
+bool wait_latch(long timeout_ms) {
+    // WaitLatch, ResetLatch, CHECK_FOR_INTERRUPTS.
+    int events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0);
+    int rc = pg::call([&] {
+        int r = WaitLatch(MyLatch, events, timeout_ms, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+        return r;
+    });
+    return (rc & WL_LATCH_SET) != 0;
+}
+
+bool reload_config_if_requested() {
+    // ProcessConfigFile when SIGHUP arrived.
+    if (!ConfigReloadPending) return false;
+    ConfigReloadPending = false;
+    pg::call([] { ProcessConfigFile(PGC_SIGHUP); });
+    return true;
+}
+
+void report_activity(const std::string& activity) {
+    // pgstat_report_activity.
+    const char* a = activity.c_str();
+    bool idle = activity.empty();
+    pg::call(
+        [&] { pgstat_report_activity(idle ? STATE_IDLE : STATE_RUNNING, idle ? nullptr : a); });
+}
+
+void set_application_name(const std::string& name) {
+    // SetConfigOption("application_name"), which also reports it to pgstat.
+    const char* n = name.c_str();
+    pg::call([&] { SetConfigOption("application_name", n, PGC_USERSET, PGC_S_SESSION); });
+}
+
+}  // namespace mv::worker

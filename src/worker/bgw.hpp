@@ -1,0 +1,26 @@
+// What every matviews background process shares: signal handling, the latch wait, config reload,
+// registration of workers. Each call goes through pg::call.
+#pragma once
+
+#include "boundary/guard.hpp"
+
+namespace mv::worker {
+
+// SIGHUP sets the reload flag, SIGTERM ends the process at the next interrupt check; then
+// signals are unblocked. Must run first in a worker's main.
+void setup_signals();
+
+// Waits on the process latch for up to timeout_ms (-1: no timeout), exiting on postmaster death;
+// resets the latch and checks for interrupts afterwards. True when the latch was set.
+bool wait_latch(long timeout_ms);
+
+// Rereads the configuration files if SIGHUP arrived since the last call; true when it did.
+bool reload_config_if_requested();
+
+// Shows `activity` in pg_stat_activity.query (running), or idle when empty.
+void report_activity(const std::string& activity);
+
+// Sets application_name for this process.
+void set_application_name(const std::string& name);
+
+}  // namespace mv::worker
