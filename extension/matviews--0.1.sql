@@ -158,6 +158,12 @@ CREATE FUNCTION matviews.refresh(
     cascade boolean DEFAULT false)
 RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_refresh';
 
+CREATE FUNCTION matviews.swap(
+    name text,
+    sql text DEFAULT NULL,
+    row_count_strategy text DEFAULT 'estimated')
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_swap';
+
 CREATE FUNCTION matviews.delete(
     name text,
     cascade boolean DEFAULT false,

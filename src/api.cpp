@@ -46,6 +46,15 @@ MV_FUNCTION(matviews_refresh) {
     return pg::return_jsonb(ops::refresh(a));
 }
 
+MV_FUNCTION(matviews_swap) {
+    // matviews.swap(name, sql, row_count_strategy)
+    ops::SwapArgs a;
+    a.name = arg_text(fcinfo, 0);
+    a.sql = arg_text(fcinfo, 1);
+    a.row_count_strategy = arg_text(fcinfo, 2);
+    return pg::return_jsonb(ops::swap(a));
+}
+
 MV_FUNCTION(matviews_delete) {
     // matviews.delete(name, cascade, if_exists, keep_definition)
     ops::DeleteArgs a;

@@ -25,6 +25,20 @@ void define_gucs() {
                             "In milliseconds. CREATE and DROP EXTENSION also wake it at once.",
                             &settings.launcher_naptime_ms, 5000, 100, 3600 * 1000, PGC_SIGHUP,
                             GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "matviews.swap_lock_timeout",
+        "How long one attempt of a swap waits for the view's exclusive lock.",
+        "Readers that arrive while a swap waits queue behind it for at most this "
+        "long; then the swap lets go, backs off and retries. 0 means never queue: "
+        "each attempt takes the lock only if it is free at once (NOWAIT).",
+        &settings.swap_lock_timeout_ms, 100, 0, 60 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
+        "matviews.swap_lock_attempts",
+        "How many times a swap tries to take the view's exclusive lock before giving up.",
+        "Between attempts it sleeps with exponential backoff and jitter (20 ms doubling, "
+        "at most 2 s). Giving up leaves the old view untouched.",
+        &settings.swap_lock_attempts, 20, 1, 100000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("matviews");
 }
 

@@ -7,6 +7,8 @@ namespace mv {
 
 struct Settings {
     int launcher_naptime_ms = 5000;
+    int swap_lock_timeout_ms = 100;
+    int swap_lock_attempts = 20;
 };
 
 extern Settings settings;

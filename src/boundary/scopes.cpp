@@ -9,6 +9,10 @@ extern "C" {
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
@@ -177,6 +181,32 @@ std::string quote_literal(std::string_view s) {
 
 int backend_pid() {
     return MyProcPid;
+}
+
+void lock_relation_exclusive(Oid relid, bool nowait) {
+    // LockRelationOid / ConditionalLockRelationOid.
+    if (nowait) {
+        bool ok = call([&] { return ConditionalLockRelationOid(relid, AccessExclusiveLock); });
+        if (!ok)
+            throw Error(sqlstate::lock_not_available,
+                        fmt::format("could not obtain lock on relation {} without waiting", relid));
+        return;
+    }
+    call([&] { LockRelationOid(relid, AccessExclusiveLock); });
+}
+
+void sleep_ms(long ms) {
+    // WaitLatch with a timeout, like pg_sleep.
+    call([&] {
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms,
+                        PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    });
+}
+
+double random_fraction() {
+    return pg_prng_double(&pg_global_prng_state);
 }
 
 }  // namespace mv::pg

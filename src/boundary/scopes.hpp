@@ -75,4 +75,15 @@ std::string quote_literal(std::string_view s);
 // The current backend's process id.
 int backend_pid();
 
+// Takes AccessExclusiveLock on a relation, held to the end of the (sub)transaction. With
+// nowait it never queues: 55P03 when the lock is not free at once; otherwise it waits as the
+// lock manager does, bounded by lock_timeout (55P03 on timeout). Works on materialized views,
+// which LOCK TABLE refuses.
+void lock_relation_exclusive(Oid relid, bool nowait);
+
+// Sleeps on the process latch for ms milliseconds, answering interrupts (a cancel raises PgError).
+void sleep_ms(long ms);
+// A uniformly distributed number in [0, 1) from PostgreSQL's global PRNG.
+double random_fraction();
+
 }  // namespace mv::pg

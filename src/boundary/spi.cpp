@@ -100,6 +100,11 @@ const Json& Value::as_json() const {
     wrong_type("jsonb");
 }
 
+const std::vector<std::string>& Value::as_text_array() const {
+    if (auto* a = std::get_if<std::vector<std::string>>(&v_)) return *a;
+    wrong_type("a text array");
+}
+
 std::optional<std::string> Value::text() const {
     // The value's text, whatever its type.
     if (is_null()) return std::nullopt;
@@ -107,6 +112,7 @@ std::optional<std::string> Value::text() const {
     if (auto* b = std::get_if<bool>(&v_)) return std::string(*b ? "true" : "false");
     if (auto* i = std::get_if<int64_t>(&v_)) return std::to_string(*i);
     if (auto* d = std::get_if<double>(&v_)) return fmt::format("{}", *d);
+    if (auto* a = std::get_if<std::vector<std::string>>(&v_)) return Json::string_array(*a).dump();
     return std::get<Json>(v_).dump();
 }
 
@@ -117,6 +123,7 @@ Json Value::to_json() const {
     if (auto* b = std::get_if<bool>(&v_)) return Json(*b);
     if (auto* i = std::get_if<int64_t>(&v_)) return Json(static_cast<long long>(*i));
     if (auto* d = std::get_if<double>(&v_)) return Json(*d);
+    if (auto* a = std::get_if<std::vector<std::string>>(&v_)) return Json::string_array(*a);
     return std::get<Json>(v_);
 }
 
@@ -178,6 +185,25 @@ Value convert_cell(HeapTuple tuple, TupleDesc desc, int col) {
         case JSONBOID: {
             Jsonb* jb = call([&] { return DatumGetJsonbP(d); });
             return Value(from_jsonb(jb));
+        }
+        case TEXTARRAYOID: {
+            Datum* elems = nullptr;
+            bool* nulls = nullptr;
+            int n = 0;
+            call([&] {
+                deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+            });
+            std::vector<std::string> items;
+            for (int i = 0; i < n; i++) {
+                if (nulls[i]) {
+                    items.emplace_back();
+                    continue;
+                }
+                Datum e = elems[i];
+                const char* s = call([&] { return text_to_cstring(DatumGetTextPP(e)); });
+                items.emplace_back(s);
+            }
+            return Value(std::move(items));
         }
         default: {
             char* s = call([&] { return SPI_getvalue(tuple, desc, col); });

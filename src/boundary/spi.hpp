@@ -27,7 +27,7 @@ struct Param {
 };
 
 // One result cell as a C++ value. Integers (int2/4/8, oid) are int64, floats double, jsonb Json,
-// everything else its text output.
+// text[] a vector of strings, everything else its text output.
 class Value {
   public:
     Value() = default;
@@ -40,13 +40,15 @@ class Value {
     double as_double() const;
     const std::string& as_string() const;
     const Json& as_json() const;
+    // A text[] (or name[]) value as its elements; a null element becomes "".
+    const std::vector<std::string>& as_text_array() const;
     // Text of any non-null value; nullopt for null.
     std::optional<std::string> text() const;
     // The value as JSON: null, bool, number, string or the jsonb document itself.
     Json to_json() const;
 
   private:
-    std::variant<std::monostate, bool, int64_t, double, std::string, Json> v_;
+    std::variant<std::monostate, bool, int64_t, double, std::string, Json, std::vector<std::string>> v_;
 };
 
 class Row {

@@ -25,32 +25,9 @@ class AsExtensionOwner {
 
 constexpr const char* kDefinitionColumns =
     "id, schema_name::pg_catalog.text, view_name::pg_catalog.text, sql, search_path, "
-    "refresh_strategy, unique_index_columns::pg_catalog.text, options, enabled, "
+    "refresh_strategy, unique_index_columns, options, enabled, "
     "owner::pg_catalog.text, "
     "schedule, source, watch_min_interval::pg_catalog.text, consecutive_failures";
-
-std::vector<std::string> parse_text_array(const std::string& literal) {
-    // Parses the text output of a text[] ({a,"b c"}) into its elements.
-    std::vector<std::string> out;
-    size_t i = 1;  // after '{'
-    while (i < literal.size() && literal[i] != '}') {
-        std::string item;
-        if (literal[i] == '"') {
-            i++;
-            while (i < literal.size() && literal[i] != '"') {
-                if (literal[i] == '\\' && i + 1 < literal.size()) i++;
-                item.push_back(literal[i++]);
-            }
-            i++;  // closing quote
-        } else {
-            while (i < literal.size() && literal[i] != ',' && literal[i] != '}')
-                item.push_back(literal[i++]);
-        }
-        out.push_back(std::move(item));
-        if (i < literal.size() && literal[i] == ',') i++;
-    }
-    return out;
-}
 
 Definition definition_from(const pg::Row& row) {
     // Builds a Definition from a row of kDefinitionColumns.
@@ -61,7 +38,7 @@ Definition definition_from(const pg::Row& row) {
     d.sql = row[3].as_string();
     d.search_path = row[4].as_string();
     d.refresh_strategy = row[5].as_string();
-    if (!row[6].is_null()) d.unique_index_columns = parse_text_array(row[6].as_string());
+    if (!row[6].is_null()) d.unique_index_columns = row[6].as_text_array();
     d.options = row[7].as_json();
     d.enabled = row[8].as_bool();
     d.owner = row[9].as_string();

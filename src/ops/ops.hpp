@@ -44,6 +44,15 @@ struct RefreshArgs {
 };
 Json refresh(const RefreshArgs& args);
 
+struct SwapArgs {
+    OptText name;
+    OptText sql;  // a new query: zero-downtime redefinition
+    OptText row_count_strategy;
+    std::string trigger = "manual";
+    std::optional<int64_t> queued_run_id;
+};
+Json swap(const SwapArgs& args);
+
 struct DeleteArgs {
     OptText name;
     bool cascade = false;

@@ -5,6 +5,7 @@
 
 #include "boundary/scopes.hpp"
 #include "ops/options.hpp"
+#include "ops/swap.hpp"
 
 namespace mv::ops {
 
@@ -22,13 +23,20 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
                                       : (def ? def->refresh_strategy : std::string("regular"));
     ctx.request.set("strategy", strategy);
     ctx.strategy = strategy;
-    if (strategy == "swap")
-        throw Error(sqlstate::feature_not_supported, "refresh strategy 'swap' is not available yet")
-            .hint("Use strategy => 'regular' or 'concurrent'.");
     if (!ctx.lock_view()) return;
 
     ctx.row_count_before = ctx.count_rows(rel, rcs);
     ViewTimeouts timeouts(def ? def->options : Json::object());
+    if (strategy == "swap") {
+        swap_into(ctx, rel, def, std::nullopt);
+        ctx.response.set("strategy", strategy);
+        ctx.row_count_after = ctx.count_rows(*catalog::find_relation(q), rcs);
+        if (cascade) {
+            for (auto& d : catalog::dependents(ctx.spi, catalog::find_relation(q)->oid))
+                if (d.relkind == 'm') cascade->push_back(std::move(d));
+        }
+        return;
+    }
     bool concurrently = strategy == "concurrent";
     if (concurrently && !rel.populated) {
         concurrently = false;
@@ -56,7 +64,33 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
     }
 }
 
+void swap_body(Context& ctx, const SwapArgs& a) {
+    // Resolve, lock, count, swap (rebuild or redefine), count.
+    QualifiedName q = require_name(a.name);
+    RowCountStrategy rcs =
+        parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::estimated);
+    catalog::RelationInfo rel = catalog::require_matview(q);
+    ctx.view = rel.quoted;
+    ctx.strategy = "swap";
+    auto def = definition_of(ctx, rel);
+    if (!ctx.lock_view()) return;
+    ctx.row_count_before = ctx.count_rows(rel, rcs);
+    ViewTimeouts timeouts(def ? def->options : Json::object());
+    swap_into(ctx, rel, def, a.sql);
+    ctx.row_count_after = ctx.count_rows(*catalog::find_relation(q), rcs);
+}
+
 }  // namespace
+
+Json swap(const SwapArgs& args) {
+    // swap: one recorded operation.
+    Operation op{"swap", raw_name(args.name), args.trigger, args.queued_run_id, true};
+    Json request = Json::object();
+    request.set("sql", args.sql ? Json(*args.sql) : Json());
+    request.set("row_count_strategy",
+                args.row_count_strategy ? *args.row_count_strategy : std::string("estimated"));
+    return run(op, request, [&](Context& ctx) { swap_body(ctx, args); });
+}
 
 Json refresh(const RefreshArgs& args) {
     // The view itself, then (cascade) each dependent materialized view as its own run.

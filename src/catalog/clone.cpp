@@ -1,0 +1,306 @@
+// Reading what a swap carries over, and the statements that re-create it (see clone.hpp).
+// Every capture runs with an empty search_path, so deparsed names come out schema-qualified.
+#include "catalog/clone.hpp"
+
+#include "boundary/scopes.hpp"
+
+namespace mv::catalog {
+
+namespace {
+
+std::optional<std::string> opt(const pg::Value& v) {
+    return v.text();
+}
+
+std::string key_value(const std::string& option) {
+    // "fillfactor=70" -> "fillfactor = '70'".
+    size_t eq = option.find('=');
+    if (eq == std::string::npos) return option;
+    return option.substr(0, eq) + " = " + pg::quote_literal(option.substr(eq + 1));
+}
+
+}  // namespace
+
+std::string with_clause(const std::vector<std::string>& reloptions) {
+    // WITH (k = 'v', ...) from pg_class.reloptions entries.
+    if (reloptions.empty()) return "";
+    std::string out = " WITH (";
+    for (size_t i = 0; i < reloptions.size(); i++) {
+        if (i) out += ", ";
+        out += key_value(reloptions[i]);
+    }
+    return out + ")";
+}
+
+std::string index_statement(const IndexSpec& spec, const std::string& index_name,
+                            const std::string& table) {
+    // CREATE [UNIQUE] INDEX name ON table USING am (keys) [INCLUDE] [NULLS NOT DISTINCT]
+    // [WITH] [TABLESPACE] [WHERE], each part from the catalog.
+    std::string keys, include;
+    for (const auto& c : spec.columns) {
+        if (c.included) {
+            include += (include.empty() ? "" : ", ") + c.key;
+            continue;
+        }
+        std::string k = c.key;
+        if (!c.collation.empty()) k += " COLLATE " + c.collation;
+        if (!c.opclass.empty()) k += " " + c.opclass;
+        if (spec.ordered)
+            k += std::string(c.desc ? " DESC" : " ASC") +
+                 (c.nulls_first ? " NULLS FIRST" : " NULLS LAST");
+        keys += (keys.empty() ? "" : ", ") + k;
+    }
+    std::string sql =
+        fmt::format("CREATE {}INDEX {} ON {} USING {} ({})", spec.unique ? "UNIQUE " : "",
+                    pg::quote_ident(index_name), table, pg::quote_ident(spec.method), keys);
+    if (!include.empty()) sql += " INCLUDE (" + include + ")";
+    if (spec.nulls_not_distinct) sql += " NULLS NOT DISTINCT";
+    sql += with_clause(spec.reloptions);
+    if (!spec.tablespace.empty()) sql += " TABLESPACE " + pg::quote_ident(spec.tablespace);
+    if (!spec.predicate.empty()) sql += " WHERE " + spec.predicate;
+    return sql;
+}
+
+std::vector<IndexSpec> index_specs(pg::Spi& spi, Oid relid) {
+    // One row per index, then one row per index column.
+    pg::GucScope guc;
+    guc.set("search_path", "");
+    auto idx = spi.exec(R"SQL(
+        SELECT i.indexrelid, ic.relname::pg_catalog.text, i.indisunique, i.indnullsnotdistinct,
+               am.amname::pg_catalog.text, pg_catalog.pg_indexam_has_property(am.oid, 'can_order'),
+               COALESCE(ic.reloptions, '{}'), COALESCE(ts.spcname::pg_catalog.text, ''),
+               COALESCE(pg_catalog.pg_get_expr(i.indpred, i.indrelid), ''),
+               pg_catalog.obj_description(i.indexrelid, 'pg_class')
+        FROM pg_catalog.pg_index i
+        JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+        JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam
+        LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid OPERATOR(pg_catalog.=) ic.reltablespace
+        WHERE i.indrelid OPERATOR(pg_catalog.=) $1
+        ORDER BY ic.relname
+    )SQL",
+                        {pg::Param::oid(relid)});
+    std::vector<IndexSpec> out;
+    for (const auto& row : idx.rows) {
+        IndexSpec s;
+        Oid index_oid = static_cast<Oid>(row[0].as_int());
+        s.name = row[1].as_string();
+        s.unique = row[2].as_bool();
+        s.nulls_not_distinct = row[3].as_bool();
+        s.method = row[4].as_string();
+        s.ordered = row[5].as_bool();
+        s.reloptions = row[6].as_text_array();
+        s.tablespace = row[7].as_string();
+        s.predicate = row[8].as_string();
+        s.comment = opt(row[9]);
+        auto cols = spi.exec(R"SQL(
+            SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k.n, false),
+                   k.n OPERATOR(pg_catalog.>) i.indnkeyatts AS included,
+                   CASE WHEN opc.oid IS NOT NULL
+                        THEN pg_catalog.format('%I.%I', opcn.nspname, opc.opcname) ELSE '' END,
+                   CASE WHEN coll.oid IS NOT NULL
+                        THEN pg_catalog.format('%I.%I', colln.nspname, coll.collname) ELSE '' END,
+                   COALESCE((i.indoption[k.n OPERATOR(pg_catalog.-) 1] OPERATOR(pg_catalog.&) 1)
+                            OPERATOR(pg_catalog.<>) 0, false),
+                   COALESCE((i.indoption[k.n OPERATOR(pg_catalog.-) 1] OPERATOR(pg_catalog.&) 2)
+                            OPERATOR(pg_catalog.<>) 0, false)
+            FROM pg_catalog.pg_index i
+            CROSS JOIN LATERAL pg_catalog.generate_series(1, i.indnatts::pg_catalog.int4) AS k(n)
+            LEFT JOIN pg_catalog.pg_opclass opc
+                   ON k.n OPERATOR(pg_catalog.<=) i.indnkeyatts
+                  AND opc.oid OPERATOR(pg_catalog.=) i.indclass[k.n OPERATOR(pg_catalog.-) 1]
+            LEFT JOIN pg_catalog.pg_namespace opcn ON opcn.oid OPERATOR(pg_catalog.=) opc.opcnamespace
+            LEFT JOIN pg_catalog.pg_collation coll
+                   ON k.n OPERATOR(pg_catalog.<=) i.indnkeyatts
+                  AND coll.oid OPERATOR(pg_catalog.=) i.indcollation[k.n OPERATOR(pg_catalog.-) 1]
+            LEFT JOIN pg_catalog.pg_namespace colln ON colln.oid OPERATOR(pg_catalog.=) coll.collnamespace
+            WHERE i.indexrelid OPERATOR(pg_catalog.=) $1
+            ORDER BY k.n
+        )SQL",
+                             {pg::Param::oid(index_oid)});
+        for (const auto& c : cols.rows) {
+            IndexColumn col;
+            col.key = c[0].as_string();
+            col.included = c[1].as_bool();
+            col.opclass = c[2].as_string();
+            col.collation = c[3].as_string();
+            col.desc = c[4].as_bool();
+            col.nulls_first = c[5].as_bool();
+            s.columns.push_back(std::move(col));
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+RelationSpec relation_spec(pg::Spi& spi, Oid relid) {
+    // Owner, ACLs, comments, reloptions, tablespace, access method.
+    pg::GucScope guc;
+    guc.set("search_path", "");
+    RelationSpec s;
+    auto r = spi.exec(R"SQL(
+        SELECT pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text, c.relacl IS NOT NULL,
+               pg_catalog.obj_description(c.oid, 'pg_class'), COALESCE(c.reloptions, '{}'),
+               COALESCE(ts.spcname::pg_catalog.text, ''),
+               CASE WHEN am.amname IS NULL OR am.amname OPERATOR(pg_catalog.=) 'heap' THEN ''
+                    ELSE am.amname::pg_catalog.text END
+        FROM pg_catalog.pg_class c
+        LEFT JOIN pg_catalog.pg_tablespace ts ON ts.oid OPERATOR(pg_catalog.=) c.reltablespace
+        LEFT JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) c.relam
+        WHERE c.oid OPERATOR(pg_catalog.=) $1
+    )SQL",
+                      {pg::Param::oid(relid)});
+    const auto& row = r.first();
+    s.owner = row[0].as_string();
+    s.has_acl = row[1].as_bool();
+    s.comment = opt(row[2]);
+    s.reloptions = row[3].as_text_array();
+    s.tablespace = row[4].as_string();
+    s.access_method = row[5].as_string();
+
+    auto g = spi.exec(R"SQL(
+        SELECT a.privilege_type::pg_catalog.text,
+               CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+               a.is_grantable, ''::pg_catalog.text
+        FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+        WHERE c.oid OPERATOR(pg_catalog.=) $1
+        UNION ALL
+        SELECT a.privilege_type::pg_catalog.text,
+               CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                    ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+               a.is_grantable, att.attname::pg_catalog.text
+        FROM pg_catalog.pg_attribute att, pg_catalog.aclexplode(att.attacl) a
+        WHERE att.attrelid OPERATOR(pg_catalog.=) $1 AND att.attnum OPERATOR(pg_catalog.>) 0
+          AND NOT att.attisdropped
+    )SQL",
+                      {pg::Param::oid(relid)});
+    for (const auto& row2 : g.rows)
+        s.grants.push_back(Grant{row2[0].as_string(), row2[1].as_string(), row2[2].as_bool(),
+                                 row2[3].as_string()});
+
+    auto cc = spi.exec(R"SQL(
+        SELECT att.attname::pg_catalog.text, pg_catalog.col_description(att.attrelid, att.attnum)
+        FROM pg_catalog.pg_attribute att
+        WHERE att.attrelid OPERATOR(pg_catalog.=) $1 AND att.attnum OPERATOR(pg_catalog.>) 0
+          AND NOT att.attisdropped
+          AND pg_catalog.col_description(att.attrelid, att.attnum) IS NOT NULL
+        ORDER BY att.attnum
+    )SQL",
+                       {pg::Param::oid(relid)});
+    for (const auto& row3 : cc.rows)
+        s.column_comments.emplace_back(row3[0].as_string(), row3[1].as_string());
+    return s;
+}
+
+std::vector<std::string> ownership_and_grants(const RelationSpec& spec, const std::string& kind,
+                                              const std::string& target) {
+    // ALTER ... OWNER, then (when the old relation had explicit privileges) the same ACL.
+    std::vector<std::string> out;
+    out.push_back(
+        fmt::format("ALTER {} {} OWNER TO {}", kind, target, pg::quote_ident(spec.owner)));
+    if (!spec.has_acl && std::none_of(spec.grants.begin(), spec.grants.end(),
+                                      [](const Grant& g) { return !g.column.empty(); }))
+        return out;
+    if (spec.has_acl)
+        out.push_back(
+            fmt::format("REVOKE ALL ON TABLE {} FROM {}", target, pg::quote_ident(spec.owner)));
+    // One GRANT per grantee, column and grant option, listing its privileges.
+    std::vector<std::pair<std::tuple<std::string, std::string, bool>, std::string>> grouped;
+    for (const auto& g : spec.grants) {
+        std::string priv =
+            g.privilege + (g.column.empty() ? "" : " (" + pg::quote_ident(g.column) + ")");
+        auto key = std::make_tuple(g.grantee, g.column, g.grantable);
+        auto it = std::find_if(grouped.begin(), grouped.end(),
+                               [&](const auto& e) { return e.first == key; });
+        if (it == grouped.end())
+            grouped.emplace_back(key, priv);
+        else
+            it->second += ", " + priv;
+    }
+    for (const auto& [key, privs] : grouped)
+        out.push_back(fmt::format("GRANT {} ON TABLE {} TO {}{}", privs, target, std::get<0>(key),
+                                  std::get<2>(key) ? " WITH GRANT OPTION" : ""));
+    return out;
+}
+
+std::vector<std::string> comments(const RelationSpec& spec, const std::string& kind,
+                                  const std::string& target,
+                                  const std::set<std::string>& target_columns) {
+    // COMMENT ON the relation and on each column the target still has.
+    std::vector<std::string> out;
+    out.push_back(
+        fmt::format("COMMENT ON {} {} IS {}", kind, target,
+                    spec.comment ? pg::quote_literal(*spec.comment) : std::string("NULL")));
+    for (const auto& [col, text] : spec.column_comments) {
+        if (!target_columns.count(col)) continue;
+        out.push_back(fmt::format("COMMENT ON COLUMN {}.{} IS {}", target, pg::quote_ident(col),
+                                  pg::quote_literal(text)));
+    }
+    return out;
+}
+
+std::set<std::string> column_names(pg::Spi& spi, Oid relid) {
+    // pg_attribute's user columns.
+    auto r = spi.exec(
+        "SELECT attname::pg_catalog.text FROM pg_catalog.pg_attribute WHERE attrelid "
+        "OPERATOR(pg_catalog.=) $1 "
+        "AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped",
+        {pg::Param::oid(relid)});
+    std::set<std::string> out;
+    for (const auto& row : r.rows) out.insert(row[0].as_string());
+    return out;
+}
+
+std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
+    // dependents() in order, each with its definition and what hangs off it.
+    std::vector<DependentSpec> out;
+    for (auto& d : dependents(spi, relid)) {
+        pg::GucScope guc;
+        guc.set("search_path", "");
+        DependentSpec s;
+        auto r = spi.exec(R"SQL(
+            SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
+                   pg_catalog.pg_get_viewdef(c.oid, false), c.relispopulated
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+            WHERE c.oid OPERATOR(pg_catalog.=) $1
+        )SQL",
+                          {pg::Param::oid(d.oid)});
+        const auto& row = r.first();
+        s.schema = row[0].as_string();
+        s.name = row[1].as_string();
+        s.definition = row[2].as_string();
+        while (!s.definition.empty() && (s.definition.back() == ';' || s.definition.back() == ' ' ||
+                                         s.definition.back() == '\n'))
+            s.definition.pop_back();
+        s.populated = row[3].as_bool();
+        s.spec = relation_spec(spi, d.oid);
+        auto idx = spi.exec(R"SQL(
+            SELECT pg_catalog.pg_get_indexdef(i.indexrelid), ic.relname::pg_catalog.text,
+                   pg_catalog.obj_description(i.indexrelid, 'pg_class')
+            FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+            WHERE i.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY ic.relname
+        )SQL",
+                            {pg::Param::oid(d.oid)});
+        for (const auto& ir : idx.rows) {
+            s.index_definitions.push_back(ir[0].as_string());
+            s.index_names.push_back(ir[1].as_string());
+            s.index_comments.push_back(opt(ir[2]));
+        }
+        auto trg = spi.exec(
+            "SELECT pg_catalog.pg_get_triggerdef(oid) FROM pg_catalog.pg_trigger "
+            "WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND NOT tgisinternal ORDER BY tgname",
+            {pg::Param::oid(d.oid)});
+        for (const auto& tr : trg.rows) s.trigger_definitions.push_back(tr[0].as_string());
+        auto rules = spi.exec(
+            "SELECT pg_catalog.pg_get_ruledef(oid) FROM pg_catalog.pg_rewrite "
+            "WHERE ev_class OPERATOR(pg_catalog.=) $1 AND rulename OPERATOR(pg_catalog.<>) "
+            "'_RETURN' ORDER BY rulename",
+            {pg::Param::oid(d.oid)});
+        for (const auto& rr : rules.rows) s.rule_definitions.push_back(rr[0].as_string());
+        s.rel = std::move(d);
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+}  // namespace mv::catalog

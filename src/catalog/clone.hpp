@@ -1,0 +1,90 @@
+// What a swap must carry from the old relation to the new one, read from the catalogs: index
+// definitions (rebuilt from pg_index, pg_opclass, pg_collation and pg_am, never by editing index
+// definition text), ownership, privileges (table and column), comments, storage parameters,
+// tablespace and access method; and every dependent view and materialized view with its own.
+#pragma once
+
+#include "boundary/spi.hpp"
+#include "catalog/relation.hpp"
+
+namespace mv::catalog {
+
+struct IndexColumn {
+    std::string key;        // column name or parenthesized expression (pg_get_indexdef(i, k))
+    std::string opclass;    // schema-qualified operator class ("" for INCLUDE columns)
+    std::string collation;  // schema-qualified collation, "" when none
+    bool desc = false;
+    bool nulls_first = false;
+    bool included = false;  // an INCLUDE column
+};
+
+struct IndexSpec {
+    std::string name;
+    bool unique = false;
+    bool nulls_not_distinct = false;
+    std::string method;    // access method name
+    bool ordered = false;  // amcanorder: ASC/DESC and NULLS apply
+    std::vector<IndexColumn> columns;
+    std::vector<std::string> reloptions;  // "key=value"
+    std::string tablespace;               // "" for the database default
+    std::string predicate;                // "" when not partial
+    std::optional<std::string> comment;
+};
+
+// The CREATE INDEX statement for spec, named `index_name`, on `table` (already quoted).
+std::string index_statement(const IndexSpec& spec, const std::string& index_name,
+                            const std::string& table);
+
+struct Grant {
+    std::string privilege;  // SELECT, INSERT, ...
+    std::string grantee;    // quoted role name or PUBLIC
+    bool grantable = false;
+    std::string column;  // "" for a table privilege
+};
+
+struct RelationSpec {
+    std::string owner;          // role name
+    bool has_acl = false;       // relacl is not NULL (explicit privileges)
+    std::vector<Grant> grants;  // table and column privileges
+    std::optional<std::string> comment;
+    std::vector<std::pair<std::string, std::string>> column_comments;  // column, comment
+    std::vector<std::string> reloptions;                               // "key=value"
+    std::string tablespace;                                            // "" for the default
+    std::string access_method;                                         // "" for heap/none
+};
+
+std::vector<IndexSpec> index_specs(pg::Spi& spi, Oid relid);
+RelationSpec relation_spec(pg::Spi& spi, Oid relid);
+
+// The statements that give `target` (quoted; `kind` is "MATERIALIZED VIEW", "VIEW", ...) the
+// owner, privileges and comments of spec. Comments of columns that target lacks are skipped by
+// the caller passing only the columns it has.
+std::vector<std::string> ownership_and_grants(const RelationSpec& spec, const std::string& kind,
+                                              const std::string& target);
+std::vector<std::string> comments(const RelationSpec& spec, const std::string& kind,
+                                  const std::string& target,
+                                  const std::set<std::string>& target_columns);
+// "WITH (k = 'v', ...)" or "".
+std::string with_clause(const std::vector<std::string>& reloptions);
+
+struct DependentSpec {
+    Dependent rel;
+    std::string schema;
+    std::string name;
+    std::string definition;  // deparsed with every name qualified
+    RelationSpec spec;
+    bool populated = true;
+    std::vector<std::string> index_definitions;  // pg_get_indexdef text (same names, same table)
+    std::vector<std::optional<std::string>> index_comments;
+    std::vector<std::string> index_names;
+    std::vector<std::string> trigger_definitions;  // pg_get_triggerdef text
+    std::vector<std::string> rule_definitions;     // pg_get_ruledef text (not _RETURN)
+};
+
+// Every dependent of relid, in dependency order, with what it takes to recreate it.
+std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid);
+
+// The column names of a relation.
+std::set<std::string> column_names(pg::Spi& spi, Oid relid);
+
+}  // namespace mv::catalog

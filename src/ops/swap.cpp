@@ -1,0 +1,250 @@
+// swap: zero-downtime rebuild and redefinition. The new relation is built, indexed, granted,
+// commented and analyzed under a temporary name while readers keep using the old one; then the
+// exclusive lock is taken with a short lock_timeout (retried with backoff and jitter, so a
+// long-running reader never makes every other reader queue behind the swap), the old relation
+// and its dependents are dropped, the new one renamed into place and the dependents re-created.
+// Everything runs in the operation's subtransaction: a failure anywhere leaves the old view.
+#include "ops/swap.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include "boundary/scopes.hpp"
+#include "boundary/subxact.hpp"
+#include "catalog/clone.hpp"
+#include "catalog/query_check.hpp"
+#include "module.hpp"
+#include "ops/common.hpp"
+
+namespace mv::ops {
+
+namespace {
+
+constexpr const char* kBuildMarker = "matviews: swap build of ";
+
+std::string kind_of(char relkind) {
+    return relkind == 'm' ? "MATERIALIZED VIEW" : "VIEW";
+}
+
+void remove_leftover(Context& ctx, const std::string& schema, const std::string& tmp,
+                     const std::string& view) {
+    // Drops a relation left under the temporary name by an earlier swap of this view (it carries
+    // the build marker as its comment); refuses to touch anything else.
+    auto left = catalog::find_relation(QualifiedName{schema, tmp});
+    if (!left) return;
+    auto comment = ctx.spi.scalar("SELECT pg_catalog.obj_description($1, 'pg_class')",
+                                  {pg::Param::oid(left->oid)});
+    if (left->relkind == 'm' && comment.text() == std::string(kBuildMarker) + view) {
+        ctx.execute(fmt::format("DROP MATERIALIZED VIEW {} CASCADE", left->quoted));
+        ctx.response.set("removed_leftover", left->quoted);
+        return;
+    }
+    throw Error(sqlstate::duplicate_table,
+                fmt::format("cannot swap {}: {} already exists and was not made by matviews", view,
+                            left->quoted))
+        .hint("Rename or drop that relation; swap uses the name for its temporary build.");
+}
+
+void check_dependents(const catalog::RelationInfo& rel,
+                      const std::vector<catalog::DependentSpec>& deps) {
+    // Only views and materialized views can be re-created; anything else blocks the swap.
+    for (const auto& d : deps) {
+        if (d.rel.relkind == 'v' || d.rel.relkind == 'm') continue;
+        throw Error(sqlstate::dependent_objects_still_exist,
+                    fmt::format("cannot swap {}: {} {} depends on it through a rule", rel.quoted,
+                                catalog::relkind_name(d.rel.relkind), d.rel.quoted))
+            .hint(
+                "Drop that rule first; swap re-creates only dependent views and materialized "
+                "views.");
+    }
+}
+
+long backoff_ms(int attempt) {
+    // 20 ms doubling per attempt up to 2 s, times a jitter factor in [0.5, 1).
+    double base = std::min(2000.0, 20.0 * std::pow(2.0, std::min(attempt, 10)));
+    return static_cast<long>(base * (0.5 + 0.5 * pg::random_fraction()));
+}
+
+void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
+    // AccessExclusiveLock on each relation, in the given order, with a short lock_timeout per
+    // attempt (or none at all: NOWAIT), each attempt in its own subtransaction so a timed-out
+    // attempt leaves nothing held or queued; backs off between attempts and gives up with 55P03
+    // after matviews.swap_lock_attempts.
+    const int attempts = settings.swap_lock_attempts;
+    const int timeout = settings.swap_lock_timeout_ms;
+    auto started = std::chrono::steady_clock::now();
+    for (int attempt = 1;; attempt++) {
+        auto failure = pg::in_subtransaction([&] {
+            pg::GucScope guc;
+            if (timeout > 0) guc.set("lock_timeout", std::to_string(timeout));
+            for (Oid relid : relations) pg::lock_relation_exclusive(relid, timeout == 0);
+        });
+        if (!failure) {
+            ctx.response.set("lock_attempts", attempt);
+            ctx.response.set("lock_wait_ms", std::chrono::duration<double, std::milli>(
+                                                 std::chrono::steady_clock::now() - started)
+                                                 .count());
+            return;
+        }
+        if (failure->sqlstate != sqlstate::lock_not_available) throw Error(*failure);
+        if (attempt >= attempts)
+            throw Error(
+                sqlstate::lock_not_available,
+                fmt::format("could not lock {} for the swap after {} attempts", ctx.view, attempts))
+                .detail(
+                    "Another session held the view (for example a long-running query) every time "
+                    "the swap "
+                    "tried; the old view is untouched.")
+                .hint(
+                    "Retry later, find the long-running session in pg_stat_activity, or raise "
+                    "matviews.swap_lock_attempts.");
+        pg::sleep_ms(backoff_ms(attempt));
+    }
+}
+
+void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
+    // CREATE VIEW / MATERIALIZED VIEW from the captured definition, then owner, grants, comments,
+    // indexes, triggers and rules; a failure says which dependent no longer fits.
+    std::string kind = kind_of(d.rel.relkind);
+    std::string target = d.rel.quoted;
+    try {
+        if (d.rel.relkind == 'm') {
+            ctx.execute(fmt::format(
+                "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH {}", target,
+                d.spec.access_method.empty() ? ""
+                                             : " USING " + pg::quote_ident(d.spec.access_method),
+                catalog::with_clause(d.spec.reloptions),
+                d.spec.tablespace.empty() ? ""
+                                          : " TABLESPACE " + pg::quote_ident(d.spec.tablespace),
+                d.definition, d.populated ? "DATA" : "NO DATA"));
+        } else {
+            ctx.execute(fmt::format("CREATE VIEW {}{} AS\n{}", target,
+                                    catalog::with_clause(d.spec.reloptions), d.definition));
+        }
+    } catch (const Error& e) {
+        ErrorInfo info = e.info();
+        info.detail =
+            fmt::format("{} {} depends on {} and cannot be re-created on the new definition: {}",
+                        catalog::relkind_name(d.rel.relkind), target, view, info.message);
+        info.message = fmt::format("cannot swap {}: dependent {} no longer fits", view, target);
+        info.hint = fmt::format(
+            "Drop or change {} first (matviews.delete(..., cascade => true) drops dependents), "
+            "or keep the columns it uses.",
+            target);
+        throw Error(info);
+    }
+    auto columns =
+        catalog::column_names(ctx.spi, catalog::find_relation(parse_qualified_name(target))->oid);
+    for (const auto& s : catalog::ownership_and_grants(d.spec, kind, target)) ctx.execute(s);
+    for (const auto& s : catalog::comments(d.spec, kind, target, columns)) ctx.execute(s);
+    for (size_t i = 0; i < d.index_definitions.size(); i++) {
+        ctx.execute(d.index_definitions[i]);
+        if (d.index_comments[i])
+            ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
+                                    pg::quote_qualified(d.schema, d.index_names[i]),
+                                    pg::quote_literal(*d.index_comments[i])));
+    }
+    for (const auto& t : d.trigger_definitions) ctx.execute(t);
+    for (const auto& r : d.rule_definitions) ctx.execute(r);
+}
+
+}  // namespace
+
+void swap_into(Context& ctx, const catalog::RelationInfo& rel,
+               const std::optional<catalog::Definition>& def,
+               const std::optional<std::string>& new_sql) {
+    // Build beside, lock briefly, swap, re-create dependents, update the definition.
+    catalog::require_owner(rel);
+    std::string query;
+    std::string search_path;
+    if (new_sql) {
+        query = catalog::check_single_query(*new_sql);
+        search_path =
+            ctx.spi.scalar("SELECT pg_catalog.current_setting('search_path')").as_string();
+    } else {
+        // The stored query deparsed with every name qualified, run under the search_path the
+        // view was defined with: the same data as REFRESH, whatever the caller's search_path.
+        query = catalog::stored_query(ctx.spi, rel.oid);
+        search_path = def ? def->search_path : std::string();
+    }
+    std::string tmp = derived_name(rel.name, "mvswap");
+    std::string tmp_quoted = pg::quote_qualified(rel.schema, tmp);
+    remove_leftover(ctx, rel.schema, tmp, rel.quoted);
+
+    catalog::RelationSpec spec = catalog::relation_spec(ctx.spi, rel.oid);
+    std::vector<catalog::IndexSpec> indexes = catalog::index_specs(ctx.spi, rel.oid);
+    std::vector<catalog::DependentSpec> deps = catalog::dependent_specs(ctx.spi, rel.oid);
+    check_dependents(rel, deps);
+
+    // 1. Build, readers untouched.
+    std::string create = fmt::format(
+        "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH DATA", tmp_quoted,
+        spec.access_method.empty() ? "" : " USING " + pg::quote_ident(spec.access_method),
+        catalog::with_clause(spec.reloptions),
+        spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(spec.tablespace), query);
+    catalog::check_create_statement(create);
+    {
+        pg::GucScope guc;
+        if (!new_sql) guc.set("search_path", search_path);
+        ctx.execute(create);
+    }
+    ctx.execute(fmt::format("COMMENT ON MATERIALIZED VIEW {} IS {}", tmp_quoted,
+                            pg::quote_literal(std::string(kBuildMarker) + rel.quoted)));
+    std::vector<std::pair<std::string, std::string>> renames;  // temporary index name -> original
+    for (const auto& idx : indexes) {
+        std::string tmp_index = derived_name(idx.name, "mvswap");
+        try {
+            ctx.execute(catalog::index_statement(idx, tmp_index, tmp_quoted));
+        } catch (const Error& e) {
+            ErrorInfo info = e.info();
+            info.detail = fmt::format("Index {} of {} cannot be built on the new definition: {}",
+                                      pg::quote_ident(idx.name), rel.quoted, info.message);
+            info.message = fmt::format("cannot swap {}: index {} no longer fits", rel.quoted,
+                                       pg::quote_ident(idx.name));
+            info.hint = "Drop the index first, or keep the columns and expressions it uses.";
+            throw Error(info);
+        }
+        if (idx.comment)
+            ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
+                                    pg::quote_qualified(rel.schema, tmp_index),
+                                    pg::quote_literal(*idx.comment)));
+        renames.emplace_back(tmp_index, idx.name);
+    }
+    Oid tmp_oid = catalog::find_relation(QualifiedName{rel.schema, tmp})->oid;
+    for (const auto& s : catalog::ownership_and_grants(spec, "MATERIALIZED VIEW", tmp_quoted))
+        ctx.execute(s);
+    for (const auto& s : catalog::comments(spec, "MATERIALIZED VIEW", tmp_quoted,
+                                           catalog::column_names(ctx.spi, tmp_oid)))
+        ctx.execute(s);
+    ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
+
+    // 2. The lock window: as short as the catalog work it needs. Dependents are locked first,
+    // outermost first, the order in which a reader's query locks them.
+    std::vector<Oid> lock_order;
+    for (auto it = deps.rbegin(); it != deps.rend(); ++it) lock_order.push_back(it->rel.oid);
+    lock_order.push_back(rel.oid);
+    take_exclusive_locks(ctx, lock_order);
+    for (auto it = deps.rbegin(); it != deps.rend(); ++it)
+        ctx.execute(fmt::format("DROP {} {}", kind_of(it->rel.relkind), it->rel.quoted));
+    ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", rel.quoted));
+    ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} RENAME TO {}", tmp_quoted,
+                            pg::quote_ident(rel.name)));
+    for (const auto& [from, to] : renames)
+        ctx.execute(fmt::format("ALTER INDEX {} RENAME TO {}",
+                                pg::quote_qualified(rel.schema, from), pg::quote_ident(to)));
+    for (const auto& d : deps) recreate_dependent(ctx, d, rel.quoted);
+
+    Json recreated = Json::array();
+    for (const auto& d : deps) recreated.push(d.rel.quoted);
+    ctx.response.set("dependents_recreated", std::move(recreated));
+    ctx.response.set("indexes", static_cast<long long>(indexes.size()));
+    if (new_sql && def) {
+        catalog::Definition next = *def;
+        next.sql = query;
+        next.search_path = search_path;
+        ctx.store.update(next);
+        ctx.response.set("definition_updated", true);
+    }
+}
+
+}  // namespace mv::ops

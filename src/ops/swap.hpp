@@ -1,0 +1,16 @@
+// Swap: rebuild a materialized view beside the old one and swap it in atomically. Used by
+// matviews.swap and by refresh(strategy => 'swap').
+#pragma once
+
+#include "ops/runner.hpp"
+
+namespace mv::ops {
+
+// Rebuilds rel from new_sql (or its stored query) under a temporary name with every index,
+// privilege, comment and storage setting of the old one, then, holding the exclusive lock only
+// for the swap itself, replaces the old relation and re-creates its dependents. The caller has
+// taken the per-view lock. Updates the definition's query when new_sql is given.
+void swap_into(Context& ctx, const catalog::RelationInfo& rel, const std::optional<catalog::Definition>& def,
+               const std::optional<std::string>& new_sql);
+
+}  // namespace mv::ops
