@@ -164,6 +164,23 @@ CREATE FUNCTION matviews.swap(
     row_count_strategy text DEFAULT 'estimated')
 RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_swap';
 
+-- Background work (needs shared_preload_libraries = 'matviews' for anything to run).
+CREATE FUNCTION matviews.enqueue(
+    name text,
+    operation text DEFAULT 'refresh',
+    strategy text DEFAULT NULL,
+    run_at timestamptz DEFAULT now())
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_enqueue';
+
+CREATE FUNCTION matviews.schedule(name text, schedule text)
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_schedule';
+
+CREATE FUNCTION matviews.unschedule(name text)
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_unschedule';
+
+CREATE FUNCTION matviews.wait(run_id bigint, timeout interval DEFAULT '60 seconds')
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_wait';
+
 CREATE FUNCTION matviews.delete(
     name text,
     cascade boolean DEFAULT false,
@@ -178,3 +195,7 @@ CREATE FUNCTION matviews.alter(
     options jsonb DEFAULT NULL,
     enabled boolean DEFAULT NULL)
 RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_alter';
+
+-- Ask the launcher for a scheduler in this database once CREATE EXTENSION commits.
+CREATE FUNCTION matviews._on_install() RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'matviews_on_install';
+SELECT matviews._on_install();

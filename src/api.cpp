@@ -2,6 +2,7 @@
 // operation and returns the jsonb response; everything runs under the entry guard.
 #include "boundary/args.hpp"
 #include "ops/ops.hpp"
+#include "worker/shmem.hpp"
 
 using namespace mv;
 using pg::arg_bool_or;
@@ -53,6 +54,43 @@ MV_FUNCTION(matviews_swap) {
     a.sql = arg_text(fcinfo, 1);
     a.row_count_strategy = arg_text(fcinfo, 2);
     return pg::return_jsonb(ops::swap(a));
+}
+
+MV_FUNCTION(matviews_enqueue) {
+    // matviews.enqueue(name, operation, strategy, run_at)
+    ops::EnqueueArgs a;
+    a.name = arg_text(fcinfo, 0);
+    a.operation = arg_text_or(fcinfo, 1, "refresh");
+    a.strategy = arg_text(fcinfo, 2);
+    auto run_at = pg::arg_timestamptz(fcinfo, 3);
+    a.run_at = run_at ? *run_at : pg::current_timestamp();
+    return pg::return_jsonb(ops::enqueue(a));
+}
+
+MV_FUNCTION(matviews_schedule) {
+    // matviews.schedule(name, schedule)
+    return pg::return_jsonb(ops::schedule(arg_text(fcinfo, 0), arg_text(fcinfo, 1)));
+}
+
+MV_FUNCTION(matviews_unschedule) {
+    // matviews.unschedule(name)
+    return pg::return_jsonb(ops::unschedule(arg_text(fcinfo, 0)));
+}
+
+MV_FUNCTION(matviews_wait) {
+    // matviews.wait(run_id, timeout)
+    auto run_id = pg::arg_int8(fcinfo, 0);
+    if (!run_id)
+        throw Error(sqlstate::null_value_not_allowed, "run_id must not be null")
+            .hint("Pass the run_id of matviews.enqueue()'s response.");
+    auto timeout = pg::arg_interval_ms(fcinfo, 1);
+    return pg::return_jsonb(ops::wait(*run_id, timeout ? *timeout : 60000));
+}
+
+MV_FUNCTION(matviews_on_install) {
+    // Called by the install script: ask the launcher for a scheduler once CREATE EXTENSION commits.
+    worker::request_scheduler_at_commit();
+    PG_RETURN_VOID();
 }
 
 MV_FUNCTION(matviews_delete) {

@@ -2,9 +2,12 @@
 // shared_preload_libraries, registers the launcher background worker.
 #include "module.hpp"
 
+#include "worker/hooks.hpp"
 #include "worker/launcher.hpp"
+#include "worker/shmem.hpp"
 
 extern "C" {
+#include "pgtime.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -17,6 +20,16 @@ namespace mv {
 Settings settings;
 
 namespace {
+
+extern "C" bool check_timezone(char** newval, void** extra, GucSource source) {
+    // A time zone name PostgreSQL knows (pg_tzset).
+    if (*newval == nullptr || pg_tzset(*newval) == nullptr) {
+        GUC_check_errdetail("\"%s\" is not a time zone PostgreSQL knows.", *newval ? *newval : "");
+        GUC_check_errhint("Use a name from pg_timezone_names, such as 'UTC' or 'Europe/Paris'.");
+        return false;
+    }
+    return true;
+}
 
 void define_gucs() {
     // Registers every matviews.* setting.
@@ -39,6 +52,25 @@ void define_gucs() {
         "Between attempts it sleeps with exponential backoff and jitter (20 ms doubling, "
         "at most 2 s). Giving up leaves the old view untouched.",
         &settings.swap_lock_attempts, 20, 1, 100000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "matviews.max_workers", "How many matviews jobs may run at once, across the cluster.",
+        "Each job is a background worker: max_worker_processes must leave room for "
+        "max_workers jobs plus one launcher and one scheduler per database with matviews.",
+        &settings.max_workers, 2, 1, 256, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("matviews.timezone", "The time zone of cron schedules.", nullptr,
+                               &settings.timezone, "UTC", PGC_SIGHUP, 0, check_timezone, nullptr,
+                               nullptr);
+    DefineCustomIntVariable(
+        "matviews.runs_retention", "How long finished runs stay in matviews.runs.",
+        "The scheduler deletes older finished runs about once a minute. 0 keeps them forever.",
+        &settings.runs_retention_s, 30 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
+        "matviews.scheduler_naptime", "The longest a scheduler sleeps when nothing is due.",
+        "Commits that enqueue or change schedules wake it at once; this bounds how soon it "
+        "notices DROP EXTENSION and changes made without matviews' functions.",
+        &settings.scheduler_naptime_ms, 1000, 10, 60 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+        nullptr, nullptr);
     MarkGUCPrefixReserved("matviews");
 }
 
@@ -49,5 +81,9 @@ void define_gucs() {
 void _PG_init(void) {
     // Defines settings; registers the launcher only at postmaster start (preload).
     mv::define_gucs();
-    if (process_shared_preload_libraries_in_progress) mv::worker::register_launcher();
+    if (process_shared_preload_libraries_in_progress) {
+        mv::worker::install_shmem_hooks();
+        mv::worker::install_utility_hook();
+        mv::worker::register_launcher();
+    }
 }

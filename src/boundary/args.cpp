@@ -4,7 +4,10 @@
 #include "boundary/jsonb.hpp"
 
 extern "C" {
+#include "datatype/timestamp.h"
+#include "access/xact.h"
 #include "utils/array.h"
+#include "utils/timestamp.h"
 }
 
 namespace mv::pg {
@@ -34,6 +37,20 @@ bool arg_bool_or(FunctionCallInfo fcinfo, int n, bool fallback) {
 std::optional<int64_t> arg_int8(FunctionCallInfo fcinfo, int n) {
     if (PG_ARGISNULL(n)) return std::nullopt;
     return static_cast<int64_t>(PG_GETARG_INT64(n));
+}
+
+std::optional<int64_t> arg_timestamptz(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    return static_cast<int64_t>(PG_GETARG_TIMESTAMPTZ(n));
+}
+
+std::optional<int64_t> arg_interval_ms(FunctionCallInfo fcinfo, int n) {
+    // time + days + months, in milliseconds.
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    Interval* iv = call([&] { return PG_GETARG_INTERVAL_P(n); });
+    int64_t us = iv->time + int64_t(iv->day) * USECS_PER_DAY +
+                 int64_t(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+    return us / 1000;
 }
 
 std::optional<std::vector<std::string>> arg_text_array(FunctionCallInfo fcinfo, int n) {
@@ -67,6 +84,10 @@ std::optional<Json> arg_jsonb(FunctionCallInfo fcinfo, int n) {
 
 Datum return_jsonb(const Json& j) {
     return to_jsonb(j);
+}
+
+int64_t current_timestamp() {
+    return GetCurrentTransactionStartTimestamp();
 }
 
 }  // namespace mv::pg

@@ -14,6 +14,13 @@ bool arg_bool_or(FunctionCallInfo fcinfo, int n, bool fallback);
 std::optional<std::vector<std::string>> arg_text_array(FunctionCallInfo fcinfo, int n);
 std::optional<Json> arg_jsonb(FunctionCallInfo fcinfo, int n);
 std::optional<int64_t> arg_int8(FunctionCallInfo fcinfo, int n);
+// A timestamptz argument (microseconds since 2000-01-01, PostgreSQL's representation).
+std::optional<int64_t> arg_timestamptz(FunctionCallInfo fcinfo, int n);
+// An interval argument in milliseconds (a month counts as 30 days).
+std::optional<int64_t> arg_interval_ms(FunctionCallInfo fcinfo, int n);
+
+// The current transaction's start time (now()) as a TimestampTz.
+int64_t current_timestamp();
 
 // The jsonb Datum of a response.
 Datum return_jsonb(const Json& j);

@@ -2,8 +2,6 @@
 // is guarded on its own; the C++ side of the conversion happens between the calls.
 #include "boundary/jsonb.hpp"
 
-#include <cmath>
-
 extern "C" {
 #include "utils/numeric.h"
 }

@@ -46,6 +46,9 @@ Param Param::oid(Oid v) {
 Param Param::null(Oid type) {
     return Param{type, 0, true};
 }
+Param Param::timestamptz(int64_t ts) {
+    return Param{TIMESTAMPTZOID, Int64GetDatum(ts), false};
+}
 
 Param Param::jsonb(const Json& j) {
     // A jsonb parameter built with PostgreSQL's jsonb API.
@@ -191,7 +194,8 @@ Value convert_cell(HeapTuple tuple, TupleDesc desc, int col) {
             bool* nulls = nullptr;
             int n = 0;
             call([&] {
-                deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+                deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &elems,
+                                  &nulls, &n);
             });
             std::vector<std::string> items;
             for (int i = 0; i < n; i++) {

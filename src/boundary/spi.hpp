@@ -21,6 +21,7 @@ struct Param {
     static Param float8(double v);
     static Param boolean(bool v);
     static Param oid(Oid v);
+    static Param timestamptz(int64_t ts);
     static Param jsonb(const Json& j);
     static Param text_array(const std::vector<std::string>& items);
     static Param null(Oid type);
@@ -48,7 +49,8 @@ class Value {
     Json to_json() const;
 
   private:
-    std::variant<std::monostate, bool, int64_t, double, std::string, Json, std::vector<std::string>> v_;
+    std::variant<std::monostate, bool, int64_t, double, std::string, Json, std::vector<std::string>>
+        v_;
 };
 
 class Row {

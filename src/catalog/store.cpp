@@ -2,6 +2,7 @@
 #include "catalog/store.hpp"
 
 #include "boundary/scopes.hpp"
+#include "worker/shmem.hpp"
 
 namespace mv::catalog {
 
@@ -95,6 +96,7 @@ int64_t Store::insert(const Definition& d) {
          text_array_or_null(d.unique_index_columns), pg::Param::jsonb(d.options),
          pg::Param::boolean(d.enabled), pg::Param::text(d.owner), pg::Param::opt_text(d.schedule),
          pg::Param::opt_text(d.source), pg::Param::opt_text(d.watch_min_interval)});
+    worker::wake_scheduler_at_commit(true);
     return v.as_int();
 }
 
@@ -104,13 +106,16 @@ void Store::update(const Definition& d) {
     spi_.exec(
         "UPDATE matviews.definitions SET sql = $2, search_path = $3, refresh_strategy = $4, "
         "unique_index_columns = $5, options = $6, enabled = $7, owner = $8::pg_catalog.name, "
-        "schedule = $9, source = $10, watch_min_interval = $11::pg_catalog.interval, "
+        "schedule = $9, next_run_at = CASE WHEN $9 IS NULL THEN NULL ELSE next_run_at END, source "
+        "= $10, "
+        "watch_min_interval = $11::pg_catalog.interval, "
         "updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
         {pg::Param::int8(d.id), pg::Param::text(d.sql), pg::Param::text(d.search_path),
          pg::Param::text(d.refresh_strategy), text_array_or_null(d.unique_index_columns),
          pg::Param::jsonb(d.options), pg::Param::boolean(d.enabled), pg::Param::text(d.owner),
          pg::Param::opt_text(d.schedule), pg::Param::opt_text(d.source),
          pg::Param::opt_text(d.watch_min_interval)});
+    worker::wake_scheduler_at_commit(true);
 }
 
 void Store::remove(int64_t id) {
@@ -118,6 +123,7 @@ void Store::remove(int64_t id) {
     AsExtensionOwner as;
     spi_.exec("DELETE FROM matviews.definitions WHERE id OPERATOR(pg_catalog.=) $1",
               {pg::Param::int8(id)});
+    worker::wake_scheduler_at_commit(true);
 }
 
 void Store::record_outcome(int64_t id, bool success) {
@@ -148,13 +154,41 @@ int64_t Store::begin_run(const std::string& view, const std::string& operation,
     return v.as_int();
 }
 
-void Store::start_queued_run(int64_t id) {
+int64_t Store::enqueue_run(const std::string& view, std::optional<int64_t> definition_id,
+                           const std::string& operation, const std::optional<std::string>& strategy,
+                           int64_t run_at, const std::string& owner, const Json& request) {
+    // INSERT a queued run, as the caller (runs.role) for the view's owner.
+    AsExtensionOwner as;
+    Json meta = Json::object();
+    meta.set("request", request);
+    auto v = spi_.scalar(
+        "INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, trigger, "
+        "run_at, role, owner, meta) "
+        "VALUES ($1, $2, $3, $4, 'queued', 'queue', $5, $6::pg_catalog.name, $7::pg_catalog.name, "
+        "$8) RETURNING id",
+        {pg::Param::text(view),
+         definition_id ? pg::Param::int8(*definition_id) : pg::Param::null(INT8OID),
+         pg::Param::text(operation), pg::Param::opt_text(strategy), pg::Param::timestamptz(run_at),
+         pg::Param::text(as.caller()), pg::Param::text(owner), pg::Param::jsonb(meta)});
+    worker::wake_scheduler_at_commit(false);
+    return v.as_int();
+}
+
+std::optional<Store::QueuedRun> Store::claim_queued_run(int64_t id) {
     // queued -> running, in this backend.
     AsExtensionOwner as;
+    auto r = spi_.exec(
+        "SELECT view, operation, strategy, trigger FROM matviews.runs "
+        "WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'queued' FOR UPDATE",
+        {pg::Param::int8(id)});
+    if (r.empty()) return std::nullopt;
+    QueuedRun q{r.first()[0].as_string(), r.first()[1].as_string(), r.first()[2].text(),
+                r.first()[3].as_string()};
     spi_.exec(
         "UPDATE matviews.runs SET status = 'running', started_at = pg_catalog.clock_timestamp(), "
         "pid = $2, attempt = attempt OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) $1",
         {pg::Param::int8(id), pg::Param::int4(pg::backend_pid())});
+    return q;
 }
 
 void Store::finish_run(const RunOutcome& r) {

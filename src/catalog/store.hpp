@@ -57,8 +57,20 @@ class Store {
     // Inserts a run in state running; returns its id.
     int64_t begin_run(const std::string& view, const std::string& operation,
                       const std::string& trigger, const Json& request);
-    // Marks an existing (queued) run as running in this backend.
-    void start_queued_run(int64_t id);
+    // Inserts a queued run for the background worker; returns its id. run_at is a TimestampTz.
+    int64_t enqueue_run(const std::string& view, std::optional<int64_t> definition_id,
+                        const std::string& operation, const std::optional<std::string>& strategy,
+                        int64_t run_at, const std::string& owner, const Json& request);
+    // What a job needs of its queued run.
+    struct QueuedRun {
+        std::string view;
+        std::string operation;
+        std::optional<std::string> strategy;
+        std::string trigger;
+    };
+    // Locks a queued run and marks it running in this backend (a job worker claims its run);
+    // nullopt when it is no longer queued.
+    std::optional<QueuedRun> claim_queued_run(int64_t id);
     void finish_run(const RunOutcome& r);
 
   private:

@@ -4,6 +4,7 @@
 
 #include "boundary/scopes.hpp"
 #include "catalog/query_check.hpp"
+#include "core/schedule.hpp"
 #include "ops/options.hpp"
 
 namespace mv::ops {
@@ -39,9 +40,8 @@ void create_body(Context& ctx, const CreateArgs& a) {
     if (!a.sql)
         throw Error(sqlstate::null_value_not_allowed, "sql must not be null")
             .hint("Pass the view's query, e.g. 'SELECT ...'.");
-    if (a.schedule)
-        throw Error(sqlstate::feature_not_supported, "create(schedule => ...) is not available yet")
-            .hint("Create the view, then schedule it once background scheduling is available.");
+    std::optional<Schedule> schedule;
+    if (a.schedule) schedule = parse_schedule(*a.schedule);
     if (a.source)
         throw Error(sqlstate::feature_not_supported, "create(source => ...) is not available yet")
             .hint("Remote sources are not supported by this version.");
@@ -99,6 +99,10 @@ void create_body(Context& ctx, const CreateArgs& a) {
     d.refresh_strategy = a.refresh_strategy;
     d.unique_index_columns = a.unique_index_columns;
     d.owner = rel.owner_name;
+    if (schedule) {
+        d.schedule = schedule->to_string();
+        ctx.response.set("schedule", *d.schedule);
+    }
     ctx.definition_id = ctx.store.insert(d);
     ctx.response.set("definition_id", static_cast<long long>(*ctx.definition_id));
     ctx.response.set("populated", a.with_data);

@@ -53,6 +53,18 @@ struct SwapArgs {
 };
 Json swap(const SwapArgs& args);
 
+struct EnqueueArgs {
+    OptText name;
+    std::string operation = "refresh";
+    OptText strategy;
+    int64_t run_at = 0;  // TimestampTz
+};
+Json enqueue(const EnqueueArgs& args);
+Json schedule(const OptText& name, const OptText& schedule);
+Json unschedule(const OptText& name);
+// Waits up to timeout_ms for a run to end; returns its outcome or current state.
+Json wait(int64_t run_id, int64_t timeout_ms);
+
 struct DeleteArgs {
     OptText name;
     bool cascade = false;

@@ -1,8 +1,6 @@
 // The operation runner (see runner.hpp).
 #include "ops/runner.hpp"
 
-#include <chrono>
-
 #include "boundary/scopes.hpp"
 #include "boundary/subxact.hpp"
 
@@ -107,11 +105,10 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
     // Record, run in a subtransaction, record the outcome, answer.
     pg::Spi spi;
     catalog::Store store(spi);
-    int64_t run_id;
+    int64_t run_id = 0;
     if (op.queued_run_id) {
-        run_id = *op.queued_run_id;
-        store.start_queued_run(run_id);
-    } else {
+        run_id = *op.queued_run_id;  // the job worker has marked it running and committed
+    } else if (!op.recorded_by_body) {
         run_id = store.begin_run(op.raw_view, op.name, op.trigger, request);
     }
 
@@ -129,6 +126,19 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
     response.set("row_count_before", optional_int(ctx.row_count_before));
     response.set("row_count_after", optional_int(ctx.row_count_after));
     response.set("duration_ms", duration_ms);
+
+    if (op.recorded_by_body && !failure && ctx.answer_run_id) {
+        // The body's run (e.g. a queued run) is the record of this call.
+        Json out = Json::object();
+        out.set("status", ctx.status);
+        out.set("operation", op.name);
+        out.set("view", ctx.view);
+        out.set("run_id", static_cast<long long>(*ctx.answer_run_id));
+        out.set("request", ctx.request);
+        out.set("response", response);
+        return out;
+    }
+    if (run_id == 0) run_id = store.begin_run(ctx.view, op.name, op.trigger, ctx.request);
 
     catalog::RunOutcome outcome;
     outcome.id = run_id;

@@ -37,6 +37,8 @@ class Context {
     std::string status = "updated";  // response status on success
     std::optional<int64_t> row_count_before;
     std::optional<int64_t> row_count_after;
+    // For operations whose record is another run (enqueue): the run id to answer with.
+    std::optional<int64_t> answer_run_id;
 
     // Runs a statement as the caller and lists it in response.sql.
     void execute(const std::string& sql);
@@ -60,6 +62,7 @@ struct Operation {
     std::string trigger = "manual";
     std::optional<int64_t> queued_run_id;  // run an existing queued run (background worker)
     bool counts_as_refresh = false;        // updates the definition's consecutive_failures
+    bool recorded_by_body = false;         // on success the body's own run is the record
 };
 
 // Runs body as one recorded operation and returns its response.

@@ -6,9 +6,6 @@
 // Everything runs in the operation's subtransaction: a failure anywhere leaves the old view.
 #include "ops/swap.hpp"
 
-#include <chrono>
-#include <cmath>
-
 #include "boundary/scopes.hpp"
 #include "boundary/subxact.hpp"
 #include "catalog/clone.hpp"

@@ -1,13 +1,25 @@
-// The launcher: started by the postmaster once recovery has finished (so never on a hot standby,
-// and after promotion), it waits on its latch, reloads its configuration on SIGHUP, ends on
-// SIGTERM and exits with the postmaster.
+// The launcher: the one cluster-wide matviews process. Started by the postmaster once recovery has
+// finished (never on a hot standby; after a promotion), it keeps one scheduler running for every
+// database that has matviews installed, with no configuration: it probes each database once,
+// starts a scheduler at once when CREATE EXTENSION asks for it, and restarts schedulers that end.
+// It waits on its latch, rereads its configuration on SIGHUP, ends on SIGTERM and exits with the
+// postmaster.
 #include "worker/launcher.hpp"
 
 #include "module.hpp"
 #include "worker/bgw.hpp"
+#include "worker/shmem.hpp"
 
 extern "C" {
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_database.h"
 #include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 }
 
 namespace mv::worker {
@@ -15,15 +27,104 @@ namespace mv::worker {
 namespace {
 
 constexpr const char* kLauncherName = "matviews launcher";
+constexpr size_t kMaxProbesAtOnce = 4;
+
+extern "C" void launcher_exit(int, Datum) {
+    launcher_detach();
+}
+
+std::vector<Oid> list_databases() {
+    // Databases a scheduler can serve: connectable, not templates. Read with a heap scan, as the
+    // autovacuum launcher does, since the launcher is connected to no database.
+    std::vector<Oid> out;
+    constexpr int kMax = 4096;
+    Oid found[kMax];
+    int n = pg::call([&] {
+        int count = 0;
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+        TableScanDesc scan = table_beginscan_catalog(rel, 0, NULL);
+        HeapTuple tup;
+        while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL && count < kMax) {
+            Form_pg_database db = (Form_pg_database)GETSTRUCT(tup);
+            if (db->datallowconn && !db->datistemplate) found[count++] = db->oid;
+        }
+        table_endscan(scan);
+        table_close(rel, AccessShareLock);
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        return count;
+    });
+    out.assign(found, found + n);
+    return out;
+}
+
+BackgroundWorkerHandle* start_scheduler(Oid dboid) {
+    // Registers a dynamic scheduler worker for the database; nullptr when no slot is free.
+    BackgroundWorker w;
+    std::memset(&w, 0, sizeof w);
+    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    w.bgw_restart_time = BGW_NEVER_RESTART;
+    strlcpy(w.bgw_library_name, "matviews", BGW_MAXLEN);
+    strlcpy(w.bgw_function_name, "matviews_scheduler_main", BGW_MAXLEN);
+    snprintf(w.bgw_name, BGW_MAXLEN, "matviews scheduler for database %u", dboid);
+    strlcpy(w.bgw_type, "matviews scheduler", BGW_MAXLEN);
+    w.bgw_main_arg = ObjectIdGetDatum(dboid);
+    w.bgw_notify_pid = MyProcPid;
+    BackgroundWorkerHandle* handle = nullptr;
+    bool ok = pg::call([&] { return RegisterDynamicBackgroundWorker(&w, &handle); });
+    return ok ? handle : nullptr;
+}
 
 void launcher_loop(Datum) {
-    // The launcher's main loop.
+    // Reap ended schedulers, list databases, start what is missing, sleep.
     setup_signals();
     pg::call([] { BackgroundWorkerInitializeConnection(nullptr, nullptr, 0); });
     set_application_name(kLauncherName);
     report_activity("");
+    launcher_attach();
+    pg::call([] { before_shmem_exit(launcher_exit, 0); });
     pg::log(pg::LogLevel::log, "matviews launcher started");
+
+    std::map<Oid, BackgroundWorkerHandle*> schedulers;
+    bool warned_no_slot = false;
     for (;;) {
+        for (auto it = schedulers.begin(); it != schedulers.end();) {
+            pid_t pid = 0;
+            BackgroundWorkerHandle* h = it->second;
+            BgwHandleStatus st = pg::call([&] { return GetBackgroundWorkerPid(h, &pid); });
+            if (st == BGWH_STOPPED) {
+                note_scheduler_stopped(it->first, 0);
+                it = schedulers.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        retain_databases(list_databases());
+        TimestampTz now = GetCurrentTimestamp();
+        size_t probes = 0;
+        for (const auto& db : databases()) {
+            if (schedulers.count(db.dboid) || db.scheduler_pid != 0) continue;
+            if (db.paused_until > now) continue;
+            bool needed = !db.probed || db.wanted || db.installed;
+            if (!needed) continue;
+            if (!db.probed && ++probes > kMaxProbesAtOnce) continue;
+            BackgroundWorkerHandle* h = start_scheduler(db.dboid);
+            if (h == nullptr) {
+                if (!warned_no_slot)
+                    pg::log(
+                        pg::LogLevel::warning,
+                        "matviews launcher: no background worker slot free for a scheduler; raise "
+                        "max_worker_processes");
+                warned_no_slot = true;
+                break;
+            }
+            warned_no_slot = false;
+            note_scheduler_started(db.dboid, 0);
+            schedulers[db.dboid] = h;
+        }
         wait_latch(settings.launcher_naptime_ms);
         if (reload_config_if_requested())
             pg::log(pg::LogLevel::log, "matviews launcher: configuration reloaded");
