@@ -5,6 +5,7 @@
 #include "boundary/scopes.hpp"
 #include "catalog/query_check.hpp"
 #include "core/schedule.hpp"
+#include "ops/remote.hpp"
 #include "ops/options.hpp"
 
 namespace mv::ops {
@@ -42,9 +43,6 @@ void create_body(Context& ctx, const CreateArgs& a) {
             .hint("Pass the view's query, e.g. 'SELECT ...'.");
     std::optional<Schedule> schedule;
     if (a.schedule) schedule = parse_schedule(*a.schedule);
-    if (a.source)
-        throw Error(sqlstate::feature_not_supported, "create(source => ...) is not available yet")
-            .hint("Remote sources are not supported by this version.");
 
     std::string schema = catalog::creation_schema(q);
     QualifiedName target{schema, q.name};
@@ -82,8 +80,9 @@ void create_body(Context& ctx, const CreateArgs& a) {
         ctx.definition_id.reset();
     }
 
+    std::string local_query = a.source ? remote_query(ctx, *a.source, query) : query;
     std::string statement = fmt::format("CREATE MATERIALIZED VIEW {} AS\n{}\nWITH {}", ctx.view,
-                                        query, a.with_data ? "DATA" : "NO DATA");
+                                        local_query, a.with_data ? "DATA" : "NO DATA");
     catalog::check_create_statement(statement);
     ctx.execute(statement);
     catalog::RelationInfo rel = catalog::require_matview(target);
@@ -99,6 +98,7 @@ void create_body(Context& ctx, const CreateArgs& a) {
     d.refresh_strategy = a.refresh_strategy;
     d.unique_index_columns = a.unique_index_columns;
     d.owner = rel.owner_name;
+    d.source = a.source;
     if (schedule) {
         d.schedule = schedule->to_string();
         ctx.response.set("schedule", *d.schedule);

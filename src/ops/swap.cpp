@@ -12,6 +12,7 @@
 #include "catalog/query_check.hpp"
 #include "module.hpp"
 #include "ops/common.hpp"
+#include "ops/remote.hpp"
 
 namespace mv::ops {
 
@@ -153,9 +154,12 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
     // Build beside, lock briefly, swap, re-create dependents, update the definition.
     catalog::require_owner(rel);
     std::string query;
+    std::optional<std::string> build_query;  // when the relation is built from other text
     std::string search_path;
     if (new_sql) {
         query = catalog::check_single_query(*new_sql);
+        // A remote view is rebuilt over dblink from the new remote query.
+        if (def && def->source) build_query = remote_query(ctx, *def->source, query);
         search_path =
             ctx.spi.scalar("SELECT pg_catalog.current_setting('search_path')").as_string();
     } else {
@@ -178,7 +182,8 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
         "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH DATA", tmp_quoted,
         spec.access_method.empty() ? "" : " USING " + pg::quote_ident(spec.access_method),
         catalog::with_clause(spec.reloptions),
-        spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(spec.tablespace), query);
+        spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(spec.tablespace),
+        build_query ? *build_query : query);
     catalog::check_create_statement(create);
     {
         pg::GucScope guc;
