@@ -75,6 +75,13 @@ std::string relkind_name(char relkind) {
     }
 }
 
+std::string relkind_with_article(char relkind) {
+    // "an" before a vowel sound: index, ...
+    std::string name = relkind_name(relkind);
+    bool vowel = !name.empty() && std::string("aeiou").find(name[0]) != std::string::npos;
+    return (vowel ? "an " : "a ") + name;
+}
+
 std::optional<RelationInfo> find_relation(const QualifiedName& q) {
     // RangeVarGetRelid with missing_ok, then the pg_class row.
     const char* schema = q.schema ? q.schema->c_str() : nullptr;
@@ -99,18 +106,26 @@ std::optional<RelationInfo> find_relation(const QualifiedName& q) {
 }
 
 RelationInfo require_matview(const QualifiedName& q) {
-    // find_relation, or the errors PostgreSQL itself would give.
-    auto rel = find_relation(q);
+    // find_relation, then the checks below.
+    return require_matview(find_relation(q), q);
+}
+
+RelationInfo require_matview(const std::optional<RelationInfo>& rel, const QualifiedName& q) {
+    // The errors PostgreSQL itself would give.
     std::string shown = q.schema ? pg::quote_qualified(*q.schema, q.name) : pg::quote_ident(q.name);
     if (!rel)
         throw Error(sqlstate::undefined_table,
                     fmt::format("materialized view {} does not exist", shown))
             .hint("Check the name and search_path, or create it with matviews.create().");
-    if (rel->relkind != RELKIND_MATVIEW)
-        throw Error(sqlstate::wrong_object_type,
-                    fmt::format("{} is not a materialized view", rel->quoted))
-            .detail(fmt::format("It is a {}.", relkind_name(rel->relkind)));
+    if (rel->relkind != RELKIND_MATVIEW) throw_not_matview(*rel);
     return *rel;
+}
+
+void throw_not_matview(const RelationInfo& rel) {
+    // 42809 with what the relation is instead.
+    throw Error(sqlstate::wrong_object_type,
+                fmt::format("{} is not a materialized view", rel.quoted))
+        .detail(fmt::format("It is {}.", relkind_with_article(rel.relkind)));
 }
 
 std::string creation_schema(const QualifiedName& q) {

@@ -201,4 +201,14 @@ void Store::finish_run(const RunOutcome& r) {
          pg::Param::opt_text(owner)});
 }
 
+void Store::annotate_run(int64_t id, const std::string& key, const Json& value) {
+    // jsonb_set on meta.response, creating the key.
+    AsExtensionOwner as;
+    spi_.exec(
+        "UPDATE matviews.runs SET meta = pg_catalog.jsonb_set(meta, "
+        "pg_catalog.array_append('{response}'::pg_catalog.text[], $2), $3, true) "
+        "WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id), pg::Param::text(key), pg::Param::jsonb(value)});
+}
+
 }  // namespace mv::catalog

@@ -60,6 +60,8 @@ class Store {
     // Marks an existing (queued) run as running in this backend.
     void start_queued_run(int64_t id);
     void finish_run(const RunOutcome& r);
+    // Sets meta.response.<key> of a finished run (e.g. the cascade a refresh started).
+    void annotate_run(int64_t id, const std::string& key, const Json& value);
 
   private:
     pg::Spi& spi_;

@@ -60,10 +60,18 @@ Json validate_options(pg::Spi& spi, const Json& options) {
             if (v.is_int()) {
                 if (v.as_int() <= 0) bad_option(key, "It must be positive.");
             } else if (v.is_string()) {
-                auto positive = spi.scalar(
-                    "SELECT $1::pg_catalog.interval OPERATOR(pg_catalog.>) "
-                    "'0'::pg_catalog.interval",
-                    {pg::Param::text(v.as_string())});
+                pg::Value positive;
+                try {
+                    positive = spi.scalar(
+                        "SELECT $1::pg_catalog.interval OPERATOR(pg_catalog.>) "
+                        "'0'::pg_catalog.interval",
+                        {pg::Param::text(v.as_string())});
+                } catch (const PgError& e) {
+                    // Not an interval (22007, 22008, ...): an invalid option value, as for the
+                    // other options; the operation's subtransaction cleans up after the error.
+                    bad_option(key, fmt::format("\"{}\" is not an interval: {}", v.as_string(),
+                                                e.info().message));
+                }
                 if (!positive.as_bool()) bad_option(key, "It must be positive.");
             } else {
                 bad_option(key,
@@ -80,6 +88,9 @@ Json validate_options(pg::Spi& spi, const Json& options) {
 
 Json merge_options(const Json& base, const Json& changes) {
     // Shallow merge; null removes.
+    if (!changes.is_object())
+        throw Error(sqlstate::invalid_parameter_value, "options must be a JSON object")
+            .hint(kOptionsHint);
     Json out = base.is_object() ? base : Json::object();
     for (const auto& [key, v] : changes.as_object()) {
         if (v.is_null())
