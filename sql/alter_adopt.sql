@@ -106,11 +106,16 @@ INSERT INTO alter_bad_options (options) VALUES
     ('{"max_retries": -1}'), ('{"max_retries": 1001}'), ('{"max_retries": "3"}'), ('{"max_retries": 2.5}'),
     ('{"retry_delay": 0}'), ('{"retry_delay": "-1 minute"}'), ('{"retry_delay": "0 seconds"}'),
     ('{"retry_delay": "later"}'), ('{"retry_delay": [1]}'),
-    ('[]'), ('"5s"'), ('null');
+    ('[]'), ('"5s"'), ('null'), ('{"statement_timeout": 2147483648}');
 SELECT b.ord, b.options, r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate,
        r->'error'->>'message' AS message, r->'error'->>'detail' AS detail
 FROM alter_bad_options b, matviews.alter('mv_al', options => b.options) r ORDER BY b.ord;
 SELECT r->'error'->>'hint' AS hint FROM matviews.alter('mv_al', options => '{"lock_timout": "5s"}') r;
+-- The largest accepted value is PostgreSQL's own limit.
+SELECT r->>'status' AS status, r->'response'->'changes'->'options'->'after' AS options
+FROM matviews.alter('mv_al', options => '{"statement_timeout": 2147483647}') r;
+SELECT r->>'status' AS status FROM matviews.refresh('mv_al') r;
+SELECT r->>'status' AS status FROM matviews.alter('mv_al', options => '{"statement_timeout": null}') r;
 SELECT options FROM alter_def('mv_al');
 
 -- enabled.

@@ -133,6 +133,22 @@ SELECT count(*) AS runs FROM matviews.runs;
 SELECT count(*) AS status FROM matviews.status;
 RESET ROLE;
 
+-- A view that changes hands (ALTER ... OWNER TO): its next refresh by the new owner moves the
+-- definition with it, so the new owner sees it and the old one no longer does.
+SET ROLE mv_bob;
+SELECT r->>'status' AS status FROM matviews.create('sec.mv_bob_gift', 'SELECT 1 AS x') r;
+RESET ROLE;
+ALTER MATERIALIZED VIEW sec.mv_bob_gift OWNER TO mv_alice;
+SET ROLE mv_alice;
+SELECT r->>'status' AS status FROM matviews.refresh('sec.mv_bob_gift') r;
+SELECT view_name, owner FROM matviews.definitions WHERE view_name = 'mv_bob_gift';
+RESET ROLE;
+SET ROLE mv_bob;
+SELECT count(*) AS bob_sees FROM matviews.definitions WHERE view_name = 'mv_bob_gift';
+SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate FROM matviews.refresh('sec.mv_bob_gift') r;
+RESET ROLE;
+SELECT owner FROM matviews.definitions WHERE view_name = 'mv_bob_gift';
+
 -- No direct writes to the catalog, even of one's own rows.
 SET ROLE mv_alice;
 SELECT sec_try($$INSERT INTO matviews.definitions (schema_name, view_name, sql, owner)
@@ -222,7 +238,8 @@ RESET client_min_messages;
 -- Clean up.
 SET client_min_messages = warning;
 SELECT r->>'status' AS status, r->>'view' AS view
-FROM (VALUES (1, 'sec.mv_alice'), (2, 'sec.mv_alice_kept'), (3, 'sec.mv_alice_plain'), (4, 'sec.mv_bob')) v(i, n),
+FROM (VALUES (1, 'sec.mv_alice'), (2, 'sec.mv_alice_kept'), (3, 'sec.mv_alice_plain'), (4, 'sec.mv_bob'),
+             (5, 'sec.mv_bob_gift')) v(i, n),
      matviews.delete(v.n, cascade => true) r ORDER BY v.i;
 DROP TABLE sec.alice_t, sec.bob_t, sec_before;
 DROP SCHEMA sec;

@@ -201,20 +201,24 @@ bool has_concurrent_refresh_index(pg::Spi& spi, Oid relid) {
 }
 
 std::vector<Dependent> dependents(pg::Spi& spi, Oid relid) {
-    // Walks pg_depend from each relation to the rewrite rules (views) that reference it.
+    // Walks pg_depend from each relation to the rewrite rules (views) that reference it. UNION
+    // keeps one row per (relation, path length), so diamonds and the one pg_depend row per
+    // referenced column do not multiply paths (enumerating paths is exponential in layered
+    // graphs). A view's own rule is skipped; the depth cap stops a cycle of plain views (which
+    // CREATE OR REPLACE VIEW can build) from recursing forever.
     auto r = spi.exec(R"SQL(
-        WITH RECURSIVE deps(oid, depth, path) AS (
-            SELECT $1::pg_catalog.oid, 0, ARRAY[$1::pg_catalog.oid]
-          UNION ALL
-            SELECT rw.ev_class, deps.depth OPERATOR(pg_catalog.+) 1,
-                   deps.path OPERATOR(pg_catalog.||) rw.ev_class
+        WITH RECURSIVE deps(oid, depth) AS (
+            SELECT $1::pg_catalog.oid, 0
+          UNION
+            SELECT rw.ev_class, deps.depth OPERATOR(pg_catalog.+) 1
             FROM deps
             JOIN pg_catalog.pg_depend d
               ON d.refobjid OPERATOR(pg_catalog.=) deps.oid
              AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
              AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
             JOIN pg_catalog.pg_rewrite rw ON rw.oid OPERATOR(pg_catalog.=) d.objid
-            WHERE NOT rw.ev_class OPERATOR(pg_catalog.=) ANY (deps.path)
+            WHERE rw.ev_class OPERATOR(pg_catalog.<>) deps.oid
+              AND deps.depth OPERATOR(pg_catalog.<) 1000
         )
         SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS quoted,
                c.relkind::pg_catalog.text AS relkind, pg_catalog.max(deps.depth) AS depth

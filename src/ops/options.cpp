@@ -13,6 +13,9 @@ constexpr const char* kOptionsHint =
     "Valid options: lock_timeout and statement_timeout (a duration such as '5s' or milliseconds), "
     "max_retries (an integer >= 0), retry_delay (an interval such as '30 seconds', or seconds).";
 
+// The largest lock_timeout or statement_timeout PostgreSQL accepts (INT_MAX milliseconds).
+constexpr int64_t kMaxTimeoutMs = 2147483647;
+
 [[noreturn]] void bad_option(const std::string& key, const std::string& why) {
     throw Error(sqlstate::invalid_parameter_value,
                 fmt::format("invalid value for option \"{}\"", key))
@@ -24,7 +27,10 @@ std::optional<int64_t> parse_duration_ms(const std::string& key, const Json& v) 
     // A duration in GUC syntax ('5s', '100ms', '1min') or a number of milliseconds.
     if (v.is_null()) return std::nullopt;
     if (v.is_int()) {
+        // The range of PostgreSQL's lock_timeout and statement_timeout (an int of ms).
         if (v.as_int() < 0) bad_option(key, "It must not be negative.");
+        if (v.as_int() > kMaxTimeoutMs)
+            bad_option(key, fmt::format("It must be at most {} milliseconds.", kMaxTimeoutMs));
         return v.as_int();
     }
     if (!v.is_string())

@@ -19,6 +19,12 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
     auto def = definition_of(ctx, rel);
     // As REFRESH does, ownership first: a non-owner gets 42501 whatever else is wrong.
     catalog::require_owner(rel);
+    // The view changed hands (ALTER ... OWNER TO): the definition follows, so that row-level
+    // security shows it to the new owner and no longer to the old one.
+    if (def && def->owner != rel.owner_name) {
+        def->owner = rel.owner_name;
+        ctx.store.update(*def);
+    }
     std::string strategy = a.strategy ? check_strategy(*a.strategy, "strategy")
                                       : (def ? def->refresh_strategy : std::string("regular"));
     ctx.request.set("strategy", strategy);
