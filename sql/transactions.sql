@@ -94,6 +94,17 @@ SELECT 1 / 0;
 SELECT r->>'status' AS status FROM matviews.refresh('mv_t4') r;
 ROLLBACK;
 
+-- In a read-only transaction the run cannot be recorded: PostgreSQL's own error (25006) is
+-- raised, as for any write, and nothing happens.
+BEGIN READ ONLY;
+DO $$
+BEGIN
+    PERFORM matviews.refresh('mv_t4');
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'raised %: %', SQLSTATE, SQLERRM;
+END $$;
+ROLLBACK;
+
 -- Called from PL/pgSQL: the response comes back; an exception block around it still works.
 DO $$
 DECLARE r jsonb;
