@@ -43,6 +43,11 @@ SELECT * FROM alter_indexes('mv_al');
 -- The same columns again: nothing to do.
 SELECT r->>'status' AS status, r->'response'->'sql' AS sql, r->'response'->'changes' AS changes
 FROM matviews.alter('mv_al', unique_index_columns => ARRAY['grp', 'id']) r;
+-- ... unless the managed index went missing: then it is created again.
+DROP INDEX mv_al_grp_id_key;
+SELECT r->>'status' AS status, r->'response'->'sql' AS sql, r->'response'->'changes' AS changes
+FROM matviews.alter('mv_al', unique_index_columns => ARRAY['grp', 'id']) r;
+SELECT * FROM alter_indexes('mv_al');
 -- Removing them while the strategy is concurrent: 55000, the index stays.
 SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate
 FROM matviews.alter('mv_al', unique_index_columns => ARRAY[]::text[]) r;

@@ -58,9 +58,12 @@ void alter_body(Context& ctx, const AlterArgs& a) {
         const auto& cols = *a.unique_index_columns;
         if (!cols.empty()) check_index_columns(cols);
         next.unique_index_columns = cols.empty() ? std::nullopt : OptTextList(cols);
-        if (rel && next.unique_index_columns != def->unique_index_columns) {
-            // The old managed index first: the new one may have the same name.
-            if (def->unique_index_columns) drop_unique_index(ctx, *rel, *def->unique_index_columns);
+        if (rel) {
+            // The old managed index first: the new one may have the same name. The same columns
+            // again recreate the managed index if it went missing (create_unique_index keeps an
+            // existing one).
+            if (def->unique_index_columns && next.unique_index_columns != def->unique_index_columns)
+                drop_unique_index(ctx, *rel, *def->unique_index_columns);
             if (next.unique_index_columns)
                 ctx.response.set("index",
                                  create_unique_index(ctx, *rel, *next.unique_index_columns));
