@@ -143,6 +143,15 @@ void Store::remove(int64_t id) {
               {pg::Param::int8(id)});
 }
 
+void Store::set_owner(int64_t id, const std::string& owner) {
+    // UPDATE of the owner column alone, so concurrent changes of other settings are kept.
+    AsExtensionOwner as;
+    spi_.exec(
+        "UPDATE matviews.definitions SET owner = $2::pg_catalog.name, updated_at = "
+        "pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id), pg::Param::text(owner)});
+}
+
 void Store::record_outcome(int64_t id, bool success) {
     // Resets or increments consecutive_failures.
     AsExtensionOwner as;

@@ -51,6 +51,8 @@ class Store {
     // Writes every setting of d (by id) and bumps updated_at.
     void update(const Definition& d);
     void remove(int64_t id);
+    // Sets the definition's owner only (the view changed hands).
+    void set_owner(int64_t id, const std::string& owner);
     // Counts consecutive failures of refresh-like runs.
     void record_outcome(int64_t id, bool success);
 

@@ -19,12 +19,6 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
     auto def = definition_of(ctx, rel);
     // As REFRESH does, ownership first: a non-owner gets 42501 whatever else is wrong.
     catalog::require_owner(rel);
-    // The view changed hands (ALTER ... OWNER TO): the definition follows, so that row-level
-    // security shows it to the new owner and no longer to the old one.
-    if (def && def->owner != rel.owner_name) {
-        def->owner = rel.owner_name;
-        ctx.store.update(*def);
-    }
     std::string strategy = a.strategy ? check_strategy(*a.strategy, "strategy")
                                       : (def ? def->refresh_strategy : std::string("regular"));
     ctx.request.set("strategy", strategy);
@@ -33,6 +27,9 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
         throw Error(sqlstate::feature_not_supported, "refresh strategy 'swap' is not available yet")
             .hint("Use strategy => 'regular' or 'concurrent'.");
     if (!ctx.lock_view()) return;
+    // The view changed hands (ALTER ... OWNER TO): the definition follows, so that row-level
+    // security shows it to the new owner and no longer to the old one.
+    if (def && def->owner != rel.owner_name) ctx.store.set_owner(def->id, rel.owner_name);
 
     ctx.row_count_before = ctx.count_rows(rel, rcs);
     ViewTimeouts timeouts(def ? def->options : Json::object());
