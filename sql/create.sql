@@ -228,10 +228,15 @@ SELECT count(*) AS still_there FROM create_src;
 -- refresh_strategy NULL means the default (regular).
 SELECT refresh_strategy FROM matviews.definitions WHERE view_name = 'mv_c_bad';
 
--- Arguments that are not supported yet: 0A000, nothing created.
-SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate
+-- A schedule given at create is validated before anything is created (22023, with the hint
+-- showing both forms) and stored in canonical form.
+SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'hint' AS hint
+FROM matviews.create('mv_c_sched', 'SELECT 1 AS x', schedule => 'every now and then') r;
+SELECT * FROM create_state('mv_c_sched');
+SELECT r->>'status' AS status, r->'response'->>'schedule' AS schedule
 FROM matviews.create('mv_c_sched', 'SELECT 1 AS x', schedule => '5 minutes') r;
 SELECT * FROM create_state('mv_c_sched');
+SELECT schedule FROM matviews.definitions WHERE view_name = 'mv_c_sched';
 
 -- Clean up.
 SELECT r->>'status' AS status, count(*)

@@ -87,10 +87,13 @@ CREATE MATERIALIZED VIEW mv_r_empty2 AS SELECT 1 AS x WITH NO DATA;
 SELECT r->>'status' AS status, r->'response'->>'strategy' AS strategy, r->'response'->>'fallback' AS fallback
 FROM matviews.refresh('mv_r_empty2', strategy => 'concurrent') r;
 
--- swap is not available yet: 0A000, and nothing happens.
-SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message,
-       r->'response'->'sql' AS sql
+-- strategy => 'swap' rebuilds the view beside the old one and swaps it in (tested in depth in
+-- swap*.sql); the relation is a new one with the same name.
+SELECT oid AS mv_r_before FROM pg_class WHERE relname = 'mv_r' \gset
+SELECT r->>'status' AS status, r->'request'->>'strategy' AS strategy, r->'response'->>'strategy' AS used,
+       r->'response'->>'lock_attempts' AS lock_attempts
 FROM matviews.refresh('mv_r', strategy => 'swap') r;
+SELECT oid <> :mv_r_before AS new_relation FROM pg_class WHERE relname = 'mv_r';
 -- A bad strategy: 22023.
 SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message,
        r->'error'->>'hint' AS hint
