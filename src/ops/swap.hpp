@@ -10,7 +10,8 @@ namespace mv::ops {
 // privilege, comment and storage setting of the old one, then, holding the exclusive lock only
 // for the swap itself, replaces the old relation and re-creates its dependents. The caller has
 // taken the per-view lock. Updates the definition's query when new_sql is given.
-void swap_into(Context& ctx, const catalog::RelationInfo& rel, const std::optional<catalog::Definition>& def,
+void swap_into(Context& ctx, const catalog::RelationInfo& rel,
+               const std::optional<catalog::Definition>& def,
                const std::optional<std::string>& new_sql);
 
 }  // namespace mv::ops
