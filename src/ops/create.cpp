@@ -6,6 +6,7 @@
 #include "catalog/query_check.hpp"
 #include "core/schedule.hpp"
 #include "ops/remote.hpp"
+#include "ops/swap.hpp"
 #include "ops/options.hpp"
 
 namespace mv::ops {
@@ -81,7 +82,12 @@ void create_body(Context& ctx, const CreateArgs& a) {
     else if (def)
         require_definition_owner(*def, ctx.view);
     if (!ctx.lock_view()) return;
-    if (existing) ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", ctx.view));
+    if (existing) {
+        // The exclusive lock the DROP needs, taken with short attempts so that readers never
+        // queue behind a create(force) waiting for a long reader.
+        take_exclusive_locks(ctx, {existing->oid});
+        ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", ctx.view));
+    }
     if (def) {
         ctx.store.remove(def->id);
         ctx.definition_id.reset();

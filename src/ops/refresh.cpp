@@ -76,6 +76,7 @@ void swap_body(Context& ctx, const SwapArgs& a) {
     catalog::RelationInfo rel = catalog::require_matview(q);
     ctx.view = rel.quoted;
     ctx.strategy = "swap";
+    catalog::require_owner(rel);
     auto def = definition_of(ctx, rel);
     if (!ctx.lock_view()) return;
     ctx.row_count_before = ctx.count_rows(rel, rcs);

@@ -105,40 +105,6 @@ long backoff_ms(int attempt) {
     return static_cast<long>(base * (0.5 + 0.5 * pg::random_fraction()));
 }
 
-void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
-    // AccessExclusiveLock on each relation, in the given order, with a short lock_timeout per
-    // attempt (or none at all: NOWAIT), each attempt in its own subtransaction so a timed-out
-    // attempt leaves nothing held or queued; backs off between attempts and gives up with 55P03
-    // after matviews.swap_lock_attempts.
-    const int attempts = settings.swap_lock_attempts;
-    const int timeout = settings.swap_lock_timeout_ms;
-    auto started = std::chrono::steady_clock::now();
-    for (int attempt = 1;; attempt++) {
-        auto failure = pg::in_subtransaction([&] {
-            pg::GucScope guc;
-            if (timeout > 0) guc.set("lock_timeout", std::to_string(timeout));
-            for (Oid relid : relations) pg::lock_relation_exclusive(relid, timeout == 0);
-        });
-        // Recorded in the response whether the swap goes on or gives up.
-        ctx.response.set("lock_attempts", attempt);
-        ctx.response.set("lock_wait_ms", std::chrono::duration<double, std::milli>(
-                                             std::chrono::steady_clock::now() - started)
-                                             .count());
-        if (!failure) return;
-        if (failure->sqlstate != sqlstate::lock_not_available) throw Error(*failure);
-        if (attempt >= attempts)
-            throw Error(
-                sqlstate::lock_not_available,
-                fmt::format("could not lock {} for the swap after {} attempts", ctx.view, attempts))
-                .detail(
-                    "Another session held the view (for example a long-running query) every time "
-                    "the swap tried; the old view is untouched.")
-                .hint(
-                    "Retry later, find the long-running session in pg_stat_activity, or raise "
-                    "matviews.swap_lock_attempts.");
-        pg::sleep_ms(backoff_ms(attempt));
-    }
-}
 
 void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
     // CREATE VIEW / MATERIALIZED VIEW (empty) from the captured definition, then owner, grants,
@@ -202,6 +168,41 @@ void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std
 }
 
 }  // namespace
+
+void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
+    // AccessExclusiveLock on each relation, in the given order, with a short lock_timeout per
+    // attempt (or none at all: NOWAIT), each attempt in its own subtransaction so a timed-out
+    // attempt leaves nothing held or queued; backs off between attempts and gives up with 55P03
+    // after matviews.swap_lock_attempts.
+    const int attempts = settings.swap_lock_attempts;
+    const int timeout = settings.swap_lock_timeout_ms;
+    auto started = std::chrono::steady_clock::now();
+    for (int attempt = 1;; attempt++) {
+        auto failure = pg::in_subtransaction([&] {
+            pg::GucScope guc;
+            if (timeout > 0) guc.set("lock_timeout", std::to_string(timeout));
+            for (Oid relid : relations) pg::lock_relation_exclusive(relid, timeout == 0);
+        });
+        // Recorded in the response whether the swap goes on or gives up.
+        ctx.response.set("lock_attempts", attempt);
+        ctx.response.set("lock_wait_ms", std::chrono::duration<double, std::milli>(
+                                             std::chrono::steady_clock::now() - started)
+                                             .count());
+        if (!failure) return;
+        if (failure->sqlstate != sqlstate::lock_not_available) throw Error(*failure);
+        if (attempt >= attempts)
+            throw Error(
+                sqlstate::lock_not_available,
+                fmt::format("could not lock {} for the swap after {} attempts", ctx.view, attempts))
+                .detail(
+                    "Another session held the view (for example a long-running query) every time "
+                    "the swap tried; the old view is untouched.")
+                .hint(
+                    "Retry later, find the long-running session in pg_stat_activity, or raise "
+                    "matviews.swap_lock_attempts.");
+        pg::sleep_ms(backoff_ms(attempt));
+    }
+}
 
 void swap_into(Context& ctx, const catalog::RelationInfo& rel,
                const std::optional<catalog::Definition>& def,
