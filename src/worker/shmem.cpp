@@ -34,6 +34,7 @@ struct SharedState {
     slock_t mutex;
     int launcher_pid;
     Latch* launcher_latch;
+    TimestampTz serving_since;  // set by the first launcher_attach, kept across launcher restarts
     DbSlot dbs[kMaxDatabases];
 };
 
@@ -122,8 +123,20 @@ bool launcher_running() {
     return running;
 }
 
-void launcher_attach() {
+int64_t serving_since() {
+    // The first launcher's start time; 0 without shared state.
+    if (!shared) return 0;
     SpinLockAcquire(&shared->mutex);
+    TimestampTz t = shared->serving_since;
+    SpinLockRelease(&shared->mutex);
+    return t;
+}
+
+void launcher_attach() {
+    // Publishes the launcher's pid and latch; the first call also stamps serving_since.
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared->mutex);
+    if (shared->serving_since == 0) shared->serving_since = now;
     shared->launcher_pid = MyProcPid;
     shared->launcher_latch = &MyProc->procLatch;
     SpinLockRelease(&shared->mutex);

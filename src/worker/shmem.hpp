@@ -13,6 +13,9 @@ void install_shmem_hooks();
 bool preloaded();
 // Whether a launcher is running.
 bool launcher_running();
+// When the first launcher of this server incarnation started (TimestampTz; 0 before): runs that
+// started earlier were left by a server that has since restarted, crashed or been promoted.
+int64_t serving_since();
 
 // What the launcher knows of one database.
 struct DatabaseState {
@@ -24,7 +27,8 @@ struct DatabaseState {
     int64_t paused_until = 0;  // TimestampTz before which no scheduler may start (DROP DATABASE)
 };
 
-// Launcher side.
+// Launcher side. The first attach after the shared state was created (server start, restart
+// after a crash, promotion) records when this server began serving background work.
 void launcher_attach();
 void launcher_detach();
 std::vector<DatabaseState> databases();
