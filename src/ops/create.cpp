@@ -5,6 +5,8 @@
 #include "boundary/scopes.hpp"
 #include "catalog/query_check.hpp"
 #include "core/schedule.hpp"
+#include "ops/remote.hpp"
+#include "ops/swap.hpp"
 #include "ops/options.hpp"
 
 namespace mv::ops {
@@ -27,7 +29,7 @@ Json create_request(const CreateArgs& a) {
 
 void create_body(Context& ctx, const CreateArgs& a) {
     // Validate everything, then drop (force), create, index and record the definition.
-    QualifiedName q = require_name(a.name);
+    QualifiedName q = require_name(ctx, a.name);
     RowCountStrategy rcs = parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::none);
     check_strategy(a.refresh_strategy, "refresh_strategy");
     if (a.unique_index_columns) check_index_columns(*a.unique_index_columns);
@@ -42,29 +44,30 @@ void create_body(Context& ctx, const CreateArgs& a) {
             .hint("Pass the view's query, e.g. 'SELECT ...'.");
     std::optional<Schedule> schedule;
     if (a.schedule) schedule = parse_schedule(*a.schedule);
-    if (a.source)
-        throw Error(sqlstate::feature_not_supported, "create(source => ...) is not available yet")
-            .hint("Remote sources are not supported by this version.");
 
     std::string schema = catalog::creation_schema(q);
     QualifiedName target{schema, q.name};
     ctx.view = pg::quote_qualified(schema, q.name);
     ctx.strategy = a.refresh_strategy;
-    if (!ctx.lock_view()) return;
 
     std::string query = catalog::check_single_query(*a.sql);
     auto existing = catalog::find_relation(target);
     auto def = ctx.store.find(schema, q.name);
     if (existing && existing->relkind != 'm')
         throw Error(sqlstate::duplicate_table,
-                    fmt::format("{} already exists and is a {}", ctx.view,
-                                catalog::relkind_name(existing->relkind)))
+                    fmt::format("{} already exists and is {}", ctx.view,
+                                catalog::relkind_with_article(existing->relkind)))
             .hint(
                 "Choose another name; matviews never drops a relation that is not a materialized "
                 "view.");
-    if (def) ctx.definition_id = def->id;
+    if (def) {
+        ctx.definition_id = def->id;
+        ctx.owner = def->owner;
+    }
     if (existing) ctx.owner = existing->owner_name;
     if ((existing || def) && !a.force) {
+        // Nothing to change, so no per-view lock is taken (it would be held until the caller's
+        // transaction ends and make other sessions' operations on the view skip).
         ctx.skip(existing ? (def ? "already exists" : "materialized view exists but is not managed")
                           : "definition exists; the view is missing");
         ctx.response.set("hint",
@@ -73,8 +76,16 @@ void create_body(Context& ctx, const CreateArgs& a) {
                              : "Use force => true to drop and recreate it.");
         return;
     }
-    if (existing) {
+    // Only the owner replaces a view, or a definition whose view is missing.
+    if (existing)
         catalog::require_owner(*existing);
+    else if (def)
+        require_definition_owner(*def, ctx.view);
+    if (!ctx.lock_view()) return;
+    if (existing) {
+        // The exclusive lock the DROP needs, taken with short attempts so that readers never
+        // queue behind a create(force) waiting for a long reader.
+        take_exclusive_locks(ctx, {existing->oid});
         ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", ctx.view));
     }
     if (def) {
@@ -82,8 +93,9 @@ void create_body(Context& ctx, const CreateArgs& a) {
         ctx.definition_id.reset();
     }
 
+    std::string local_query = a.source ? remote_query(ctx, *a.source, query) : query;
     std::string statement = fmt::format("CREATE MATERIALIZED VIEW {} AS\n{}\nWITH {}", ctx.view,
-                                        query, a.with_data ? "DATA" : "NO DATA");
+                                        local_query, a.with_data ? "DATA" : "NO DATA");
     catalog::check_create_statement(statement);
     ctx.execute(statement);
     catalog::RelationInfo rel = catalog::require_matview(target);
@@ -99,6 +111,7 @@ void create_body(Context& ctx, const CreateArgs& a) {
     d.refresh_strategy = a.refresh_strategy;
     d.unique_index_columns = a.unique_index_columns;
     d.owner = rel.owner_name;
+    d.source = a.source;
     if (schedule) {
         d.schedule = schedule->to_string();
         ctx.response.set("schedule", *d.schedule);
@@ -112,18 +125,18 @@ void create_body(Context& ctx, const CreateArgs& a) {
 
 void adopt_body(Context& ctx, const AdoptArgs& a) {
     // Register an existing view from its stored query; nothing is rebuilt.
-    QualifiedName q = require_name(a.name);
+    QualifiedName q = require_name(ctx, a.name);
     check_strategy(a.refresh_strategy, "refresh_strategy");
-    catalog::RelationInfo rel = catalog::require_matview(q);
-    ctx.view = rel.quoted;
+    catalog::RelationInfo rel = require_matview(ctx, q);
     ctx.owner = rel.owner_name;
     ctx.strategy = a.refresh_strategy;
     catalog::require_owner(rel);
-    if (!ctx.lock_view()) return;
+    // Already managed: nothing to change, so no per-view lock either.
     if (auto def = definition_of(ctx, rel)) {
         ctx.skip("already managed");
         return;
     }
+    if (!ctx.lock_view()) return;
     Json options = a.options ? validate_options(ctx.spi, merge_options(Json::object(), *a.options))
                              : Json::object();
     if (a.unique_index_columns)
