@@ -27,10 +27,6 @@ namespace {
 Oid g_database = InvalidOid;
 bool g_installed = true;
 
-extern "C" void scheduler_exit(int, Datum) {
-    scheduler_detach(g_database, g_installed);
-}
-
 void log_error(const Error& e) {
     // A WARNING with the error's fields, for errors the loop survives.
     const ErrorInfo& i = e.info();
@@ -49,6 +45,18 @@ struct RunningJob {
     BackgroundWorkerHandle* handle;
     sched::ViewId view_id;
 };
+
+// The running jobs by run id (owned by the SchedulerProcess), for scheduler_exit.
+const std::map<int64_t, RunningJob>* g_running = nullptr;
+
+extern "C" void scheduler_exit(int, Datum) {
+    // Detaches from shared memory; when the database is needed alone (DROP DATABASE and
+    // friends), first asks the postmaster to terminate the jobs, which are connected to it too.
+    // TerminateBackgroundWorker only sets a flag and signals the postmaster: it cannot raise.
+    if (g_running && jobs_must_stop(g_database))
+        for (const auto& entry : *g_running) TerminateBackgroundWorker(entry.second.handle);
+    scheduler_detach(g_database, g_installed);
+}
 
 // Where a run stands after its job worker ended.
 struct Outcome {
@@ -197,7 +205,13 @@ class SchedulerProcess {
         : core_(
               clock_, launcher_, options(),
               pg::time_zone(settings.timezone ? settings.timezone : "UTC"),
-              seeded_random(static_cast<uint64_t>(MyProcPid) ^ static_cast<uint64_t>(pg::now()))) {}
+              seeded_random(static_cast<uint64_t>(MyProcPid) ^ static_cast<uint64_t>(pg::now()))) {
+        // Publishes the running jobs to scheduler_exit for as long as this object lives.
+        g_running = &launcher_.running;
+    }
+    ~SchedulerProcess() { g_running = nullptr; }
+    SchedulerProcess(const SchedulerProcess&) = delete;
+    SchedulerProcess& operator=(const SchedulerProcess&) = delete;
 
     // The main loop.
     void run() {
@@ -260,6 +274,7 @@ class SchedulerProcess {
 
   private:
     static sched::SchedulerOptions options() {
+        // The core's limits from the settings.
         sched::SchedulerOptions o;
         o.max_workers = settings.max_workers;
         o.max_nap = 60 * kSecond;

@@ -58,8 +58,11 @@ void request_scheduler_at_commit();
 // definitions_changed, also tell it to reread the definitions. Nothing happens on abort.
 void wake_scheduler_at_commit(bool definitions_changed);
 // Stops the scheduler of a database (and keeps it stopped for a few seconds), waiting up to
-// timeout_ms for it to exit: DROP DATABASE and friends need the database to themselves.
+// timeout_ms for it to exit: DROP DATABASE and friends need the database to themselves. The
+// scheduler ends its running jobs as it exits (jobs_must_stop).
 void stop_scheduler(Oid dboid, int timeout_ms);
+// Scheduler side: whether stop_scheduler asked for this database, so the jobs must end too.
+bool jobs_must_stop(Oid dboid);
 // Whether a scheduler serves this database now.
 bool scheduler_running(Oid dboid);
 
