@@ -182,8 +182,9 @@ SELECT r->>'status' AS status FROM matviews.unschedule('wk_cron') r;
 SELECT schedule, next_run_at FROM matviews.status WHERE view = 'public.wk_cron';
 
 -- A failing view retries with growing backoff (max_retries and retry_delay keep this fast):
--- consecutive_failures grows one by one, and the gaps between runs never shrink and never
--- drop below half the base delay, so it never hot-loops.
+-- consecutive_failures grows one by one, and after the n-th failure the next run waits at least
+-- half the backoff ceiling, 0.5 s * 2^(n-1) with a 1-second base: 0.5 s, 1 s, 2 s. It never
+-- hot-loops.
 CREATE TABLE wk_flag (fail boolean NOT NULL);
 INSERT INTO wk_flag VALUES (false);
 CREATE FUNCTION mvtest_maybe_fail() RETURNS int LANGUAGE plpgsql AS $$
@@ -207,13 +208,12 @@ SELECT mvtest_wait_for($$
     SELECT count(*) = 0 FROM matviews.runs
     WHERE view = 'public.wk_fail' AND status IN ('queued', 'running')$$) AS settled;
 WITH f AS (
-    SELECT started_at, started_at - lag(finished_at) OVER (ORDER BY started_at) AS gap
-    FROM matviews.runs WHERE view = 'public.wk_fail' AND trigger = 'schedule'),
-g AS (SELECT gap, lag(gap) OVER (ORDER BY started_at) AS previous_gap
-      FROM f WHERE gap IS NOT NULL)
-SELECT count(*) >= 3 AS gaps, bool_and(gap >= interval '0.5 seconds') AS never_hot,
-       bool_and(previous_gap IS NULL OR gap >= previous_gap) AS growing
-FROM g;
+    SELECT started_at - lag(finished_at) OVER (ORDER BY started_at) AS gap,
+           row_number() OVER (ORDER BY started_at) - 1 AS failures
+    FROM matviews.runs WHERE view = 'public.wk_fail' AND trigger = 'schedule')
+SELECT count(*) >= 3 AS gaps,
+       bool_and(gap >= interval '0.5 seconds' * 2 ^ (failures - 1)) AS growing_backoff
+FROM f WHERE gap IS NOT NULL;
 SELECT DISTINCT status, error->>'sqlstate' AS sqlstate, error->>'message' AS message
 FROM matviews.runs WHERE view = 'public.wk_fail' AND trigger = 'schedule';
 SELECT last_status, consecutive_failures >= 4 AS counted FROM matviews.status WHERE view = 'public.wk_fail';

@@ -63,7 +63,7 @@ is(sql(qq{
 # max_workers = 2: they run at the same time.
 sql(q{ALTER SYSTEM SET matviews.max_workers = 2});
 reload_and_wait('max_workers = 2');
-sql(q{UPDATE nap SET seconds = 3});
+sql(q{UPDATE nap SET seconds = 4});
 my ($a2, $b2) = enqueue_both();
 ok($node->poll_query_until('postgres',
         qq{SELECT count(*) = 2 FROM matviews.runs WHERE id IN ($a2, $b2) AND status = 'running'}),
