@@ -58,13 +58,40 @@ void schedule_body(Context& ctx, const OptText& name, const OptText& schedule) {
     warn_if_no_worker(ctx);
 }
 
+catalog::Definition definition_of_missing_view(Context& ctx, const QualifiedName& q) {
+    // The definition of a view that no longer exists (dropped behind matviews' back), for its
+    // owner; 42P01 as for any missing view when there is none.
+    auto def = q.schema ? ctx.store.find(*q.schema, q.name) : ctx.store.find_in_search_path(q.name);
+    if (!def)
+        throw Error(sqlstate::undefined_table,
+                    fmt::format("materialized view {} does not exist",
+                                q.schema ? pg::quote_qualified(*q.schema, q.name)
+                                         : pg::quote_ident(q.name)))
+            .hint("Check the name and search_path.");
+    ctx.view = pg::quote_qualified(def->schema, def->name);
+    ctx.definition_id = def->id;
+    ctx.owner = def->owner;
+    if (!pg::has_privs_of(def->owner))
+        throw Error(sqlstate::insufficient_privilege,
+                    fmt::format("must be owner of the definition of {}", ctx.view))
+            .hint(fmt::format("Run this as {} or as a member of that role.",
+                              pg::quote_ident(def->owner)));
+    return *def;
+}
+
 void unschedule_body(Context& ctx, const OptText& name) {
-    // Clears the schedule.
+    // Clears the schedule; also for a managed view that was dropped, so its schedule can stop.
     QualifiedName q = require_name(name);
-    catalog::RelationInfo rel = catalog::require_matview(q);
-    ctx.view = rel.quoted;
-    catalog::Definition def = require_definition(ctx, rel);
-    catalog::require_owner(rel);
+    catalog::Definition def;
+    if (catalog::find_relation(q)) {
+        catalog::RelationInfo rel = catalog::require_matview(q);
+        ctx.view = rel.quoted;
+        def = require_definition(ctx, rel);
+        catalog::require_owner(rel);
+    } else {
+        def = definition_of_missing_view(ctx, q);
+        ctx.response.set("view_exists", false);
+    }
     if (!ctx.lock_view()) return;
     if (!def.schedule) {
         ctx.skip("not scheduled");

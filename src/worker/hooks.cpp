@@ -52,6 +52,7 @@ extern "C" void matviews_process_utility(PlannedStmt* pstmt, const char* query, 
 }  // namespace
 
 void install_utility_hook() {
+    // Chains the hook in front of any other.
     prev_utility_hook = ProcessUtility_hook;
     ProcessUtility_hook = matviews_process_utility;
 }

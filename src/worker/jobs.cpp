@@ -15,6 +15,18 @@ namespace mv::worker {
 
 namespace {
 
+std::string effective_strategy(pg::Spi& spi, int64_t run_id,
+                               const std::optional<std::string>& requested) {
+    // The strategy a run will use, for pg_stat_activity: the requested one, else the
+    // definition's, else regular (as refresh decides).
+    if (requested) return *requested;
+    auto v = spi.scalar(
+        "SELECT d.refresh_strategy FROM matviews.runs r JOIN matviews.definitions d "
+        "ON d.id OPERATOR(pg_catalog.=) r.definition_id WHERE r.id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(run_id)});
+    return v.is_null() ? std::string("regular") : v.as_string();
+}
+
 void job_main(Datum) {
     // Connect as the owner, claim the run, run it, exit.
     JobArgs a;
@@ -25,17 +37,23 @@ void job_main(Datum) {
                                                   a.connect_as_role ? a.role : InvalidOid, 0);
     });
     set_application_name("matviews job");
+    // Not a security-restricted operation: REFRESH ... CONCURRENTLY creates its diff table in
+    // the caller's security context, which must allow temporary tables. The owner's rights
+    // apply as in a SECURITY DEFINER function it owns (no SET ROLE); the process ends with the
+    // run, so nothing the owner's code leaves in the session outlives it.
     std::optional<pg::RoleScope> as_owner;
-    if (!a.connect_as_role) as_owner.emplace(a.role, true);
+    if (!a.connect_as_role) as_owner.emplace(a.role, false);
 
     std::optional<catalog::Store::QueuedRun> claimed;
-    pg::in_transaction(
-        [&](pg::Spi& spi) { claimed = catalog::Store(spi).claim_queued_run(a.run_id); });
+    std::string shown_strategy;
+    pg::in_transaction([&](pg::Spi& spi) {
+        claimed = catalog::Store(spi).claim_queued_run(a.run_id);
+        if (claimed) shown_strategy = effective_strategy(spi, a.run_id, claimed->strategy);
+    });
     if (!claimed) return;
     const catalog::Store::QueuedRun& run = *claimed;
 
-    report_activity(fmt::format("matviews: {} {}{}", run.operation, run.view,
-                                run.strategy ? " (" + *run.strategy + ")" : std::string()));
+    report_activity(fmt::format("matviews: {} {} ({})", run.operation, run.view, shown_strategy));
     pg::in_transaction_plain([&] {
         if (run.operation == "swap") {
             ops::SwapArgs s;

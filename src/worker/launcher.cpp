@@ -30,6 +30,7 @@ constexpr const char* kLauncherName = "matviews launcher";
 constexpr size_t kMaxProbesAtOnce = 4;
 
 extern "C" void launcher_exit(int, Datum) {
+    // Exit callback: unpublish the launcher.
     launcher_detach();
 }
 

@@ -27,10 +27,6 @@ namespace {
 Oid g_database = InvalidOid;
 bool g_installed = true;
 
-extern "C" void scheduler_exit(int, Datum) {
-    scheduler_detach(g_database, g_installed);
-}
-
 void log_error(const Error& e) {
     // A WARNING with the error's fields, for errors the loop survives.
     const ErrorInfo& i = e.info();
@@ -50,6 +46,18 @@ struct RunningJob {
     sched::ViewId view_id;
 };
 
+// The running jobs by run id (owned by the SchedulerProcess), for scheduler_exit.
+const std::map<int64_t, RunningJob>* g_running = nullptr;
+
+extern "C" void scheduler_exit(int, Datum) {
+    // Detaches from shared memory; when the database is needed alone (DROP DATABASE and
+    // friends), first asks the postmaster to terminate the jobs, which are connected to it too.
+    // TerminateBackgroundWorker only sets a flag and signals the postmaster: it cannot raise.
+    if (g_running && jobs_must_stop(g_database))
+        for (const auto& entry : *g_running) TerminateBackgroundWorker(entry.second.handle);
+    scheduler_detach(g_database, g_installed);
+}
+
 // Where a run stands after its job worker ended.
 struct Outcome {
     bool success;
@@ -68,12 +76,21 @@ Json error_object(const std::string& sqlstate, const std::string& message,
 }
 
 void fail_run(pg::Spi& spi, int64_t run_id, const Json& error) {
-    // Marks a run failed now.
-    spi.exec(
+    // Marks a run failed now and, for a refresh or swap of a managed view, counts the failure in
+    // the definition's consecutive_failures (as the runner does for runs that reach it).
+    auto r = spi.exec(
         "UPDATE matviews.runs SET status = 'failed', started_at = COALESCE(started_at, "
         "pg_catalog.now()), "
-        "finished_at = pg_catalog.clock_timestamp(), error = $2 WHERE id OPERATOR(pg_catalog.=) $1",
+        "finished_at = pg_catalog.clock_timestamp(), error = $2 WHERE id OPERATOR(pg_catalog.=) $1 "
+        "RETURNING definition_id, operation",
         {pg::Param::int8(run_id), pg::Param::jsonb(error)});
+    if (r.empty() || r.first()[0].is_null()) return;
+    std::string operation = r.first()[1].as_string();
+    if (operation != "refresh" && operation != "swap") return;
+    spi.exec(
+        "UPDATE matviews.definitions SET consecutive_failures = consecutive_failures "
+        "OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(r.first()[0].as_int())});
 }
 
 // Starts runs as job workers; the scheduling core calls launch() from tick().
@@ -128,20 +145,28 @@ class JobLauncher final : public sched::Launcher {
                 run_id = r.first()[0].as_int();
                 inserted = true;
             }
+            // Connecting as the owner needs LOGIN, CONNECT on this database and no connection
+            // limit to hit; otherwise the job connects as the bootstrap superuser and switches.
             auto owner = spi.exec(
-                "SELECT c.relowner, a.rolcanlogin, a.rolname::pg_catalog.text FROM matviews.runs r "
+                "SELECT c.relowner, a.rolcanlogin AND a.rolconnlimit OPERATOR(pg_catalog.<) 0 "
+                "AND pg_catalog.has_database_privilege(c.relowner, "
+                "pg_catalog.current_database(), 'CONNECT'), "
+                "a.rolname::pg_catalog.text FROM matviews.runs r "
                 "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) "
                 "pg_catalog.to_regclass(r.view) "
                 "JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) c.relowner "
                 "WHERE r.id OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) 'm'",
                 {pg::Param::int8(run_id)});
             if (owner.empty()) {
-                fail_run(
-                    spi, run_id,
-                    error_object(
-                        sqlstate::undefined_table,
-                        fmt::format("materialized view {} does not exist", l.view),
-                        "Recreate the view, or remove its schedule with matviews.unschedule()."));
+                fail_run(spi, run_id,
+                         error_object(
+                             sqlstate::undefined_table,
+                             fmt::format("materialized view {} does not exist", l.view),
+                             l.kind == sched::RunKind::kQueued
+                                 ? std::string("It was dropped after the run was queued.")
+                                 : fmt::format("Recreate the view, or stop its schedule with "
+                                               "matviews.unschedule({0}) or matviews.delete({0}).",
+                                               pg::quote_literal(l.view))));
                 return;
             }
             args.role = static_cast<Oid>(owner.first()[0].as_int());
@@ -180,17 +205,24 @@ class SchedulerProcess {
         : core_(
               clock_, launcher_, options(),
               pg::time_zone(settings.timezone ? settings.timezone : "UTC"),
-              seeded_random(static_cast<uint64_t>(MyProcPid) ^ static_cast<uint64_t>(pg::now()))) {}
+              seeded_random(static_cast<uint64_t>(MyProcPid) ^ static_cast<uint64_t>(pg::now()))) {
+        // Publishes the running jobs to scheduler_exit for as long as this object lives.
+        g_running = &launcher_.running;
+    }
+    ~SchedulerProcess() { g_running = nullptr; }
+    SchedulerProcess(const SchedulerProcess&) = delete;
+    SchedulerProcess& operator=(const SchedulerProcess&) = delete;
 
     // The main loop.
     void run() {
-        recover();
+        pg::in_transaction([&](pg::Spi& spi) { recover(spi); });
         uint32_t seen_version = definitions_version(g_database) - 1;
-        TimePoint last_reload = 0, last_prune = 0;
+        TimePoint last_reload = 0, last_prune = 0, last_recover = pg::now();
         for (;;) {
             if (reload_config_if_requested()) {
                 core_.set_max_workers(settings.max_workers);
                 core_.set_time_zone(pg::time_zone(settings.timezone ? settings.timezone : "UTC"));
+                last_prune = 0;  // a new runs_retention applies at once
                 pg::log(pg::LogLevel::log, "matviews scheduler: configuration reloaded");
             }
             bool dropped = false;
@@ -211,9 +243,13 @@ class SchedulerProcess {
                         last_reload = now;
                     }
                     load_queued(spi);
-                    if (settings.runs_retention_s > 0 && now - last_prune > 60 * kSecond) {
+                    if (settings.runs_retention_s > 0 && now - last_prune >= prune_every()) {
                         prune(spi);
                         last_prune = now;
+                    }
+                    if (now - last_recover > 60 * kSecond) {
+                        recover(spi);
+                        last_recover = now;
                     }
                 });
             } catch (const Error& e) {
@@ -238,6 +274,7 @@ class SchedulerProcess {
 
   private:
     static sched::SchedulerOptions options() {
+        // The core's limits from the settings.
         sched::SchedulerOptions o;
         o.max_workers = settings.max_workers;
         o.max_nap = 60 * kSecond;
@@ -245,29 +282,41 @@ class SchedulerProcess {
         return o;
     }
 
-    void recover() {
+    static Duration prune_every() {
+        // How often finished runs are pruned: as often as runs_retention, between 1 s and 1 min.
+        Duration retention = static_cast<Duration>(settings.runs_retention_s) * kSecond;
+        return std::clamp<Duration>(retention, kSecond, 60 * kSecond);
+    }
+
+    void recover(pg::Spi& spi) {
         // Runs left running by processes that are gone: failed, "server restarted" when they
-        // started before the postmaster did.
-        pg::in_transaction([&](pg::Spi& spi) {
-            auto r = spi.exec(R"SQL(
-                UPDATE matviews.runs r
-                SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
-                    error = pg_catalog.jsonb_build_object(
-                        'message', CASE WHEN r.started_at OPERATOR(pg_catalog.<) $1
-                                        THEN 'server restarted' ELSE 'the process running it ended' END,
-                        'sqlstate', '57P01', 'detail', 'The run was in progress when its process ended.',
-                        'hint', 'The view was left as it was before the run; run it again if needed.')
-                WHERE r.status OPERATOR(pg_catalog.=) 'running'
-                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
-                                  WHERE a.pid OPERATOR(pg_catalog.=) r.pid)
-                RETURNING id
+        // started before this server began serving (it restarted, crashed or was promoted since),
+        // else "the process running it ended". At start, then about once a minute, for jobs
+        // whose scheduler ended before they did.
+        int64_t since = serving_since();
+        auto r = spi.exec(
+            R"SQL(
+            SELECT r.id, r.started_at OPERATOR(pg_catalog.<) $1
+            FROM matviews.runs r
+            WHERE r.status OPERATOR(pg_catalog.=) 'running'
+              AND ((r.started_at OPERATOR(pg_catalog.<) $1) IS TRUE
+                   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                                  WHERE a.pid OPERATOR(pg_catalog.=) r.pid))
+            ORDER BY r.id
             )SQL",
-                              {pg::Param::timestamptz(server_started_at())});
-            if (!r.empty())
-                pg::log(pg::LogLevel::log,
-                        fmt::format("matviews scheduler: marked {} interrupted run(s) failed",
-                                    r.rows.size()));
-        });
+            {since > 0 ? pg::Param::timestamptz(since) : pg::Param::null(TIMESTAMPTZOID)});
+        for (const auto& row : r.rows) {
+            bool restarted = !row[1].is_null() && row[1].as_bool();
+            Json error = error_object(
+                "57P01", restarted ? "server restarted" : "the process running it ended",
+                "The view was left as it was before the run; run it again if needed.");
+            error.set("detail", "The run was in progress when its process ended.");
+            fail_run(spi, row[0].as_int(), error);
+        }
+        if (!r.empty())
+            pg::log(pg::LogLevel::log,
+                    fmt::format("matviews scheduler: marked {} interrupted run(s) failed",
+                                r.rows.size()));
     }
 
     void reap(pg::Spi& spi) {
@@ -423,7 +472,7 @@ class SchedulerProcess {
                     spi.exec(
                         "UPDATE matviews.definitions SET next_run_at = pg_catalog.to_timestamp($2 "
                         "/ 1000000.0) "
-                        "WHERE id OPERATOR(pg_catalog.=) $1",
+                        "WHERE id OPERATOR(pg_catalog.=) $1 AND schedule IS NOT NULL",
                         {pg::Param::int8(id), next ? pg::Param::float8(static_cast<double>(*next))
                                                    : pg::Param::null(FLOAT8OID)});
             });

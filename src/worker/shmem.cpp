@@ -26,15 +26,16 @@ struct DbSlot {
     bool installed;
     bool wanted;
     TimestampTz paused_until;
+    bool stop_jobs;  // the scheduler was stopped for exclusive use: its jobs must end too
     uint32 definitions_version;
     int jobs;  // job workers this database's scheduler has running
 };
 
 struct SharedState {
     slock_t mutex;
-    TimestampTz initialized_at;  // when shared memory was (re)initialized: start or crash restart
     int launcher_pid;
     Latch* launcher_latch;
+    TimestampTz serving_since;  // set by the first launcher_attach, kept across launcher restarts
     DbSlot dbs[kMaxDatabases];
 };
 
@@ -63,7 +64,6 @@ extern "C" void startup_shmem() {
     if (!found) {
         memset(shared, 0, sizeof(SharedState));
         SpinLockInit(&shared->mutex);
-        shared->initialized_at = GetCurrentTimestamp();
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -113,14 +113,12 @@ void install_shmem_hooks() {
 }
 
 bool preloaded() {
+    // The startup hook ran: the library was preloaded.
     return shared != nullptr;
 }
 
-int64_t server_started_at() {
-    return shared ? shared->initialized_at : 0;
-}
-
 bool launcher_running() {
+    // A launcher has attached and not detached.
     if (!shared) return false;
     SpinLockAcquire(&shared->mutex);
     bool running = shared->launcher_pid != 0;
@@ -128,14 +126,27 @@ bool launcher_running() {
     return running;
 }
 
-void launcher_attach() {
+int64_t serving_since() {
+    // The first launcher's start time; 0 without shared state.
+    if (!shared) return 0;
     SpinLockAcquire(&shared->mutex);
+    TimestampTz t = shared->serving_since;
+    SpinLockRelease(&shared->mutex);
+    return t;
+}
+
+void launcher_attach() {
+    // Publishes the launcher's pid and latch; the first call also stamps serving_since.
+    TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared->mutex);
+    if (shared->serving_since == 0) shared->serving_since = now;
     shared->launcher_pid = MyProcPid;
     shared->launcher_latch = &MyProc->procLatch;
     SpinLockRelease(&shared->mutex);
 }
 
 void launcher_detach() {
+    // Clears the launcher's pid and latch, if they are still ours.
     SpinLockAcquire(&shared->mutex);
     if (shared->launcher_pid == MyProcPid) {
         shared->launcher_pid = 0;
@@ -184,6 +195,7 @@ void note_scheduler_stopped(Oid dboid, int pid) {
 }
 
 void note_scheduler_started(Oid dboid, int pid) {
+    // The launcher registered a scheduler: the CREATE EXTENSION request is served.
     SpinLockAcquire(&shared->mutex);
     if (DbSlot* s = find_slot(dboid, true)) {
         s->scheduler_pid = pid;
@@ -193,15 +205,18 @@ void note_scheduler_started(Oid dboid, int pid) {
 }
 
 void scheduler_attach(Oid dboid) {
+    // Publishes the scheduler's pid and latch.
     SpinLockAcquire(&shared->mutex);
     if (DbSlot* s = find_slot(dboid, true)) {
         s->scheduler_pid = MyProcPid;
         s->scheduler_latch = &MyProc->procLatch;
+        s->stop_jobs = false;
     }
     SpinLockRelease(&shared->mutex);
 }
 
 void scheduler_detach(Oid dboid, bool installed) {
+    // Clears the scheduler's pid and latch and records what it found.
     SpinLockAcquire(&shared->mutex);
     if (DbSlot* s = find_slot(dboid, true)) {
         if (s->scheduler_pid == MyProcPid || s->scheduler_pid == 0) {
@@ -216,6 +231,7 @@ void scheduler_detach(Oid dboid, bool installed) {
 }
 
 uint32_t definitions_version(Oid dboid) {
+    // The counter that commits changing definitions bump.
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, false);
     uint32 v = s ? s->definitions_version : 0;
@@ -231,6 +247,7 @@ int total_jobs_locked() {
 }
 
 bool try_reserve_job(Oid dboid, int max_workers) {
+    // Counts one more job for dboid while the cluster-wide total is below max_workers.
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, true);
     bool ok = s != nullptr && total_jobs_locked() < max_workers;
@@ -240,6 +257,7 @@ bool try_reserve_job(Oid dboid, int max_workers) {
 }
 
 void release_job(Oid dboid) {
+    // Counts one job fewer for dboid.
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, false);
     if (s && s->jobs > 0) s->jobs--;
@@ -247,6 +265,7 @@ void release_job(Oid dboid) {
 }
 
 int running_jobs() {
+    // The cluster-wide count of jobs.
     SpinLockAcquire(&shared->mutex);
     int n = total_jobs_locked();
     SpinLockRelease(&shared->mutex);
@@ -288,7 +307,18 @@ void request_scheduler_at_commit() {
     scheduler_request_pending = true;
 }
 
+bool jobs_must_stop(Oid dboid) {
+    // Whether stop_scheduler asked for this database since its scheduler attached.
+    if (!shared) return false;
+    SpinLockAcquire(&shared->mutex);
+    DbSlot* s = find_slot(dboid, false);
+    bool stop = s && s->stop_jobs;
+    SpinLockRelease(&shared->mutex);
+    return stop;
+}
+
 bool scheduler_running(Oid dboid) {
+    // A scheduler has attached for dboid and not detached.
     if (!shared) return false;
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, false);
@@ -305,6 +335,7 @@ void stop_scheduler(Oid dboid, int timeout_ms) {
     int pid = 0;
     if (s) {
         s->paused_until = GetCurrentTimestamp() + 10 * USECS_PER_SEC;
+        s->stop_jobs = true;
         pid = s->scheduler_pid;
     }
     SpinLockRelease(&shared->mutex);

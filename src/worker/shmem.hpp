@@ -11,11 +11,11 @@ namespace mv::worker {
 void install_shmem_hooks();
 // Whether the shared state exists, i.e. matviews is in shared_preload_libraries.
 bool preloaded();
-// When the server last started or restarted after a crash (shared memory initialization), as a
-// TimestampTz; pg_postmaster_start_time() does not change on a crash restart.
-int64_t server_started_at();
 // Whether a launcher is running.
 bool launcher_running();
+// When the first launcher of this server incarnation started (TimestampTz; 0 before): runs that
+// started earlier were left by a server that has since restarted, crashed or been promoted.
+int64_t serving_since();
 
 // What the launcher knows of one database.
 struct DatabaseState {
@@ -27,7 +27,8 @@ struct DatabaseState {
     int64_t paused_until = 0;  // TimestampTz before which no scheduler may start (DROP DATABASE)
 };
 
-// Launcher side.
+// Launcher side. The first attach after the shared state was created (server start, restart
+// after a crash, promotion) records when this server began serving background work.
 void launcher_attach();
 void launcher_detach();
 std::vector<DatabaseState> databases();
@@ -57,8 +58,11 @@ void request_scheduler_at_commit();
 // definitions_changed, also tell it to reread the definitions. Nothing happens on abort.
 void wake_scheduler_at_commit(bool definitions_changed);
 // Stops the scheduler of a database (and keeps it stopped for a few seconds), waiting up to
-// timeout_ms for it to exit: DROP DATABASE and friends need the database to themselves.
+// timeout_ms for it to exit: DROP DATABASE and friends need the database to themselves. The
+// scheduler ends its running jobs as it exits (jobs_must_stop).
 void stop_scheduler(Oid dboid, int timeout_ms);
+// Scheduler side: whether stop_scheduler asked for this database, so the jobs must end too.
+bool jobs_must_stop(Oid dboid);
 // Whether a scheduler serves this database now.
 bool scheduler_running(Oid dboid);
 
