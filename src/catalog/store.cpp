@@ -208,7 +208,7 @@ void Store::finish_run(const RunOutcome& r) {
     spi_.exec(
         "UPDATE matviews.runs SET view = $2, definition_id = $3, strategy = $4, status = $5, "
         "finished_at = pg_catalog.clock_timestamp(), duration_ms = $6, row_count_before = $7, "
-        "row_count_after = $8, error = $9, meta = $10, owner = COALESCE($11::pg_catalog.name, "
+        "row_count_after = $8, error = $9, meta = meta OPERATOR(pg_catalog.||) $10, owner = COALESCE($11::pg_catalog.name, "
         "owner) "
         "WHERE id OPERATOR(pg_catalog.=) $1",
         {pg::Param::int8(r.id), pg::Param::text(r.view),
