@@ -68,14 +68,40 @@ SELECT jsonb_pretty(matviews.refresh('mv_channel_counts', strategy => 'concurren
 SELECT jsonb_pretty(matviews.alter('backfilled_notification_preferences',
                                    options => '{"lock_timeout": "2s", "statement_timeout": "5min"}')) AS response;
 
+\echo '== background: enqueue a refresh; it runs after this statement commits, in a job worker'
+SELECT matviews.enqueue('backfilled_notification_preferences') ->> 'run_id' AS queued_run \gset
+SELECT jsonb_pretty(matviews.wait(:queued_run, '30 seconds')) AS response;
+
+\echo '== schedule: every 2 seconds after the previous run finished (the re-queue pattern of the seeds)'
+SELECT jsonb_pretty(matviews.schedule('backfilled_notification_preferences', '2 seconds')) AS response;
+\echo '(waiting a few seconds for scheduled runs)'
+SELECT pg_sleep(5);
+SELECT matviews.unschedule('backfilled_notification_preferences') ->> 'status' AS unscheduled;
+
+\echo '== swap: zero-downtime redefinition (a new column), indexes and grants carried over'
+SELECT jsonb_pretty(matviews.swap('backfilled_notification_preferences',
+    $$SELECT users.id AS user_id,
+             'new_channel_message' AS notification_type,
+             COALESCE(cu.notification_frequency, ou.notification_frequency, 'desktop') AS notification_frequency,
+             channels.id AS channel_id,
+             channels.name AS channel_name
+      FROM channels
+      JOIN users ON channels.organization_id = users.organization_id
+      LEFT JOIN user_notification_preferences cu
+             ON cu.settable_id = channels.id AND cu.settable_type = 'Channel'
+            AND cu.notification_type = 'new_channel_message' AND cu.user_id = users.id
+      LEFT JOIN user_notification_preferences ou
+             ON ou.settable_id = channels.organization_id AND ou.settable_type = 'Organization'
+            AND ou.notification_type = 'new_channel_message' AND ou.user_id = users.id$$) -> 'response') AS response;
+
 \echo '== matviews.status'
 \pset format aligned
 \pset tuples_only off
-SELECT view, exists, populated, strategy, last_status, consecutive_failures, row_estimate, owner
+SELECT view, exists, populated, strategy, schedule, last_status, consecutive_failures, row_estimate, owner
 FROM matviews.status ORDER BY view;
 
 \echo '== matviews.runs: every operation, recorded'
-SELECT id, view, operation, strategy, status, trigger, row_count_before, row_count_after,
+SELECT id, view, operation, strategy, status, trigger, role, row_count_before, row_count_after,
        error->>'sqlstate' AS sqlstate
 FROM matviews.runs ORDER BY id;
 

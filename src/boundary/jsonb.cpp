@@ -99,7 +99,7 @@ Json scalar_json(const JsonbValue& v) {
                     // too large for int64: fall through to double
                 }
             }
-            return Json(std::stod(s));
+            return Json(std::strtod(s.c_str(), nullptr));  // saturates instead of throwing
         }
         default:
             throw Error(sqlstate::internal_error, "unexpected jsonb scalar type");

@@ -70,7 +70,7 @@ std::vector<IndexSpec> index_specs(pg::Spi& spi, Oid relid) {
                am.amname::pg_catalog.text, pg_catalog.pg_indexam_has_property(am.oid, 'can_order'),
                COALESCE(ic.reloptions, '{}'), COALESCE(ts.spcname::pg_catalog.text, ''),
                COALESCE(pg_catalog.pg_get_expr(i.indpred, i.indrelid), ''),
-               pg_catalog.obj_description(i.indexrelid, 'pg_class')
+               pg_catalog.obj_description(i.indexrelid, 'pg_class'), i.indisclustered
         FROM pg_catalog.pg_index i
         JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
         JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam
@@ -92,6 +92,7 @@ std::vector<IndexSpec> index_specs(pg::Spi& spi, Oid relid) {
         s.tablespace = row[7].as_string();
         s.predicate = row[8].as_string();
         s.comment = opt(row[9]);
+        s.clustered = row[10].as_bool();
         auto cols = spi.exec(R"SQL(
             SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k.n, false),
                    k.n OPERATOR(pg_catalog.>) i.indnkeyatts AS included,
@@ -157,26 +158,35 @@ RelationSpec relation_spec(pg::Spi& spi, Oid relid) {
     s.tablespace = row[4].as_string();
     s.access_method = row[5].as_string();
 
+    // In relacl order, which lists a grant option before the grants made with it (PostgreSQL
+    // appends new entries).
     auto g = spi.exec(R"SQL(
         SELECT a.privilege_type::pg_catalog.text,
                CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
-               a.is_grantable, ''::pg_catalog.text
+               a.is_grantable, ''::pg_catalog.text, a.grantor,
+               pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantor)),
+               a.grantor OPERATOR(pg_catalog.=) c.relowner
         FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
         WHERE c.oid OPERATOR(pg_catalog.=) $1
         UNION ALL
         SELECT a.privilege_type::pg_catalog.text,
                CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
-               a.is_grantable, att.attname::pg_catalog.text
-        FROM pg_catalog.pg_attribute att, pg_catalog.aclexplode(att.attacl) a
-        WHERE att.attrelid OPERATOR(pg_catalog.=) $1 AND att.attnum OPERATOR(pg_catalog.>) 0
+               a.is_grantable, att.attname::pg_catalog.text, a.grantor,
+               pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantor)),
+               a.grantor OPERATOR(pg_catalog.=) c.relowner
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_attribute att ON att.attrelid OPERATOR(pg_catalog.=) c.oid
+        CROSS JOIN LATERAL pg_catalog.aclexplode(att.attacl) a
+        WHERE c.oid OPERATOR(pg_catalog.=) $1 AND att.attnum OPERATOR(pg_catalog.>) 0
           AND NOT att.attisdropped
     )SQL",
                       {pg::Param::oid(relid)});
     for (const auto& row2 : g.rows)
         s.grants.push_back(Grant{row2[0].as_string(), row2[1].as_string(), row2[2].as_bool(),
-                                 row2[3].as_string()});
+                                 row2[3].as_string(), static_cast<Oid>(row2[4].as_int()),
+                                 row2[5].as_string(), row2[6].as_bool()});
 
     auto cc = spi.exec(R"SQL(
         SELECT att.attname::pg_catalog.text, pg_catalog.col_description(att.attrelid, att.attnum)
@@ -189,53 +199,132 @@ RelationSpec relation_spec(pg::Spi& spi, Oid relid) {
                        {pg::Param::oid(relid)});
     for (const auto& row3 : cc.rows)
         s.column_comments.emplace_back(row3[0].as_string(), row3[1].as_string());
+
+    // Only the attribute options ALTER COLUMN SET accepts are carried.
+    auto cs = spi.exec(R"SQL(
+        SELECT att.attname::pg_catalog.text,
+               NULLIF(att.attstattarget, -1)::pg_catalog.int4,
+               ARRAY(SELECT o FROM pg_catalog.unnest(att.attoptions) o
+                     WHERE pg_catalog.split_part(o, '=', 1) OPERATOR(pg_catalog.=)
+                           ANY ('{n_distinct,n_distinct_inherited}'::pg_catalog.text[])),
+               CASE WHEN att.attstorage OPERATOR(pg_catalog.<>) t.typstorage
+                    THEN CASE att.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL'
+                                             WHEN 'x' THEN 'EXTENDED' WHEN 'm' THEN 'MAIN' END END,
+               CASE att.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END
+        FROM pg_catalog.pg_attribute att
+        JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) att.atttypid
+        WHERE att.attrelid OPERATOR(pg_catalog.=) $1 AND att.attnum OPERATOR(pg_catalog.>) 0
+          AND NOT att.attisdropped
+        ORDER BY att.attnum
+    )SQL",
+                       {pg::Param::oid(relid)});
+    for (const auto& row4 : cs.rows) {
+        ColumnSettings c;
+        c.column = row4[0].as_string();
+        if (!row4[1].is_null()) c.statistics = static_cast<int>(row4[1].as_int());
+        c.options = row4[2].as_text_array();
+        c.storage = opt(row4[3]);
+        c.compression = opt(row4[4]);
+        if (c.statistics || !c.options.empty() || c.storage || c.compression)
+            s.column_settings.push_back(std::move(c));
+    }
     return s;
 }
 
-std::vector<std::string> ownership_and_grants(const RelationSpec& spec, const std::string& kind,
-                                              const std::string& target) {
-    // ALTER ... OWNER, then (when the old relation had explicit privileges) the same ACL.
-    std::vector<std::string> out;
+std::vector<Statement> ownership_and_grants(const RelationSpec& spec, const std::string& kind,
+                                            const std::string& target,
+                                            const std::set<std::string>& target_columns) {
+    // ALTER ... OWNER, then (when the old relation had explicit privileges) the same ACL: the
+    // owner's grants first, then those made by other grantors, each as its grantor.
+    std::vector<Statement> out;
     out.push_back(
-        fmt::format("ALTER {} {} OWNER TO {}", kind, target, pg::quote_ident(spec.owner)));
+        {fmt::format("ALTER {} {} OWNER TO {}", kind, target, pg::quote_ident(spec.owner))});
     if (!spec.has_acl && std::none_of(spec.grants.begin(), spec.grants.end(),
                                       [](const Grant& g) { return !g.column.empty(); }))
         return out;
     if (spec.has_acl)
         out.push_back(
-            fmt::format("REVOKE ALL ON TABLE {} FROM {}", target, pg::quote_ident(spec.owner)));
-    // One GRANT per grantee, column and grant option, listing its privileges.
-    std::vector<std::pair<std::tuple<std::string, std::string, bool>, std::string>> grouped;
+            {fmt::format("REVOKE ALL ON TABLE {} FROM {}", target, pg::quote_ident(spec.owner))});
+    // One GRANT per grantor, grantee, column and grant option, listing its privileges. A grant
+    // made by another grantor runs as that role and says so (GRANTED BY must be the current user).
+    struct Group {
+        const Grant* first;
+        std::string privileges;
+    };
+    std::vector<Group> grouped;
     for (const auto& g : spec.grants) {
+        if (!g.column.empty() && !target_columns.count(g.column)) continue;
         std::string priv =
             g.privilege + (g.column.empty() ? "" : " (" + pg::quote_ident(g.column) + ")");
-        auto key = std::make_tuple(g.grantee, g.column, g.grantable);
-        auto it = std::find_if(grouped.begin(), grouped.end(),
-                               [&](const auto& e) { return e.first == key; });
+        auto it = std::find_if(grouped.begin(), grouped.end(), [&](const Group& e) {
+            const Grant& f = *e.first;
+            return f.by_owner == g.by_owner && (g.by_owner || f.grantor == g.grantor) &&
+                   f.grantee == g.grantee && f.column == g.column && f.grantable == g.grantable;
+        });
         if (it == grouped.end())
-            grouped.emplace_back(key, priv);
+            grouped.push_back({&g, priv});
         else
-            it->second += ", " + priv;
+            it->privileges += ", " + priv;
     }
-    for (const auto& [key, privs] : grouped)
-        out.push_back(fmt::format("GRANT {} ON TABLE {} TO {}{}", privs, target, std::get<0>(key),
-                                  std::get<2>(key) ? " WITH GRANT OPTION" : ""));
+    std::stable_partition(grouped.begin(), grouped.end(),
+                          [](const Group& e) { return e.first->by_owner; });
+    for (const auto& e : grouped) {
+        const Grant& g = *e.first;
+        out.push_back({fmt::format("GRANT {} ON TABLE {} TO {}{}{}", e.privileges, target,
+                                   g.grantee, g.grantable ? " WITH GRANT OPTION" : "",
+                                   g.by_owner ? "" : " GRANTED BY " + g.grantor_name),
+                       g.by_owner ? InvalidOid : g.grantor});
+    }
+    return out;
+}
+
+std::string relation_comment(const RelationSpec& spec, const std::string& kind,
+                             const std::string& target) {
+    // COMMENT ON kind target IS ... | NULL.
+    return fmt::format("COMMENT ON {} {} IS {}", kind, target,
+                       spec.comment ? pg::quote_literal(*spec.comment) : std::string("NULL"));
+}
+
+std::vector<std::string> column_comments(const RelationSpec& spec, const std::string& target,
+                                         const std::set<std::string>& target_columns) {
+    // COMMENT ON COLUMN for each column the target still has.
+    std::vector<std::string> out;
+    for (const auto& [col, text] : spec.column_comments) {
+        if (!target_columns.count(col)) continue;
+        out.push_back(fmt::format("COMMENT ON COLUMN {}.{} IS {}", target, pg::quote_ident(col),
+                                  pg::quote_literal(text)));
+    }
+    return out;
+}
+
+std::vector<std::string> column_settings(const RelationSpec& spec, const std::string& kind,
+                                         const std::string& target,
+                                         const std::set<std::string>& target_columns) {
+    // One ALTER per setting, for the columns the target still has.
+    std::vector<std::string> out;
+    for (const auto& c : spec.column_settings) {
+        if (!target_columns.count(c.column)) continue;
+        std::string column =
+            fmt::format("ALTER {} {} ALTER COLUMN {}", kind, target, pg::quote_ident(c.column));
+        if (c.statistics) out.push_back(fmt::format("{} SET STATISTICS {}", column, *c.statistics));
+        if (!c.options.empty()) {
+            std::string list;
+            for (const auto& o : c.options) list += (list.empty() ? "" : ", ") + key_value(o);
+            out.push_back(fmt::format("{} SET ({})", column, list));
+        }
+        if (c.storage) out.push_back(fmt::format("{} SET STORAGE {}", column, *c.storage));
+        if (c.compression)
+            out.push_back(fmt::format("{} SET COMPRESSION {}", column, *c.compression));
+    }
     return out;
 }
 
 std::vector<std::string> comments(const RelationSpec& spec, const std::string& kind,
                                   const std::string& target,
                                   const std::set<std::string>& target_columns) {
-    // COMMENT ON the relation and on each column the target still has.
-    std::vector<std::string> out;
-    out.push_back(
-        fmt::format("COMMENT ON {} {} IS {}", kind, target,
-                    spec.comment ? pg::quote_literal(*spec.comment) : std::string("NULL")));
-    for (const auto& [col, text] : spec.column_comments) {
-        if (!target_columns.count(col)) continue;
-        out.push_back(fmt::format("COMMENT ON COLUMN {}.{} IS {}", target, pg::quote_ident(col),
-                                  pg::quote_literal(text)));
-    }
+    // The relation's comment, then its columns'.
+    std::vector<std::string> out{relation_comment(spec, kind, target)};
+    for (auto& c : column_comments(spec, target, target_columns)) out.push_back(std::move(c));
     return out;
 }
 
@@ -255,6 +344,13 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
     // dependents() in order, each with its definition and what hangs off it.
     std::vector<DependentSpec> out;
     for (auto& d : dependents(spi, relid)) {
+        if (d.relkind != 'v' && d.relkind != 'm') {
+            // Not re-creatable (a rule on a table); the swap refuses it by its relkind.
+            DependentSpec s;
+            s.rel = std::move(d);
+            out.push_back(std::move(s));
+            continue;
+        }
         pg::GucScope guc;
         guc.set("search_path", "");
         DependentSpec s;
@@ -276,7 +372,7 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
         s.spec = relation_spec(spi, d.oid);
         auto idx = spi.exec(R"SQL(
             SELECT pg_catalog.pg_get_indexdef(i.indexrelid), ic.relname::pg_catalog.text,
-                   pg_catalog.obj_description(i.indexrelid, 'pg_class')
+                   pg_catalog.obj_description(i.indexrelid, 'pg_class'), i.indisclustered
             FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
             WHERE i.indrelid OPERATOR(pg_catalog.=) $1 ORDER BY ic.relname
         )SQL",
@@ -285,6 +381,7 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
             s.index_definitions.push_back(ir[0].as_string());
             s.index_names.push_back(ir[1].as_string());
             s.index_comments.push_back(opt(ir[2]));
+            if (ir[3].as_bool()) s.clustered_index = ir[1].as_string();
         }
         auto trg = spi.exec(
             "SELECT pg_catalog.pg_get_triggerdef(oid) FROM pg_catalog.pg_trigger "

@@ -29,6 +29,7 @@ struct IndexSpec {
     std::string tablespace;               // "" for the database default
     std::string predicate;                // "" when not partial
     std::optional<std::string> comment;
+    bool clustered = false;  // CLUSTER ON this index
 };
 
 // The CREATE INDEX statement for spec, named `index_name`, on `table` (already quoted).
@@ -39,7 +40,29 @@ struct Grant {
     std::string privilege;  // SELECT, INSERT, ...
     std::string grantee;    // quoted role name or PUBLIC
     bool grantable = false;
-    std::string column;  // "" for a table privilege
+    std::string column;        // "" for a table privilege
+    Oid grantor = InvalidOid;  // the role that granted it
+    std::string grantor_name;  // its name, quoted
+    bool by_owner = true;      // granted by the relation's owner
+};
+
+// A statement that re-creates part of a relation's state. `as_role` is InvalidOid when the caller
+// runs it; otherwise it must run as that role: a privilege granted by a role other than the
+// owner (which held the grant option) is granted again by that same role, so the grantor, and
+// what REVOKE ... CASCADE removes, stay the same.
+struct Statement {
+    std::string sql;
+    Oid as_role = InvalidOid;
+};
+
+// Per-column settings that differ from the defaults: the statistics target and n_distinct
+// options (what ANALYZE collects), storage and compression.
+struct ColumnSettings {
+    std::string column;
+    std::optional<int> statistics;           // attstattarget, when set
+    std::vector<std::string> options;        // n_distinct / n_distinct_inherited, "key=value"
+    std::optional<std::string> storage;      // PLAIN, EXTERNAL, EXTENDED, MAIN, when not the type's
+    std::optional<std::string> compression;  // pglz or lz4, when set
 };
 
 struct RelationSpec {
@@ -48,19 +71,33 @@ struct RelationSpec {
     std::vector<Grant> grants;  // table and column privileges
     std::optional<std::string> comment;
     std::vector<std::pair<std::string, std::string>> column_comments;  // column, comment
-    std::vector<std::string> reloptions;                               // "key=value"
-    std::string tablespace;                                            // "" for the default
-    std::string access_method;                                         // "" for heap/none
+    std::vector<ColumnSettings> column_settings;
+    std::vector<std::string> reloptions;  // "key=value"
+    std::string tablespace;               // "" for the default
+    std::string access_method;            // "" for heap/none
 };
 
 std::vector<IndexSpec> index_specs(pg::Spi& spi, Oid relid);
 RelationSpec relation_spec(pg::Spi& spi, Oid relid);
 
 // The statements that give `target` (quoted; `kind` is "MATERIALIZED VIEW", "VIEW", ...) the
-// owner, privileges and comments of spec. Comments of columns that target lacks are skipped by
-// the caller passing only the columns it has.
-std::vector<std::string> ownership_and_grants(const RelationSpec& spec, const std::string& kind,
-                                              const std::string& target);
+// owner, privileges and comments of spec. Column privileges and comments of columns that target
+// lacks (a redefinition removed them) are left out: they go with their column.
+std::vector<Statement> ownership_and_grants(const RelationSpec& spec, const std::string& kind,
+                                            const std::string& target,
+                                            const std::set<std::string>& target_columns);
+// COMMENT ON the relation (NULL when it had none).
+std::string relation_comment(const RelationSpec& spec, const std::string& kind,
+                             const std::string& target);
+// COMMENT ON COLUMN for each commented column that target has.
+std::vector<std::string> column_comments(const RelationSpec& spec, const std::string& target,
+                                         const std::set<std::string>& target_columns);
+// ALTER ... ALTER COLUMN ... SET STATISTICS / SET (...) / SET STORAGE / SET COMPRESSION for each
+// column of spec.column_settings that target has (kind: "MATERIALIZED VIEW", "VIEW").
+std::vector<std::string> column_settings(const RelationSpec& spec, const std::string& kind,
+                                         const std::string& target,
+                                         const std::set<std::string>& target_columns);
+// relation_comment then column_comments.
 std::vector<std::string> comments(const RelationSpec& spec, const std::string& kind,
                                   const std::string& target,
                                   const std::set<std::string>& target_columns);
@@ -77,11 +114,13 @@ struct DependentSpec {
     std::vector<std::string> index_definitions;  // pg_get_indexdef text (same names, same table)
     std::vector<std::optional<std::string>> index_comments;
     std::vector<std::string> index_names;
+    std::optional<std::string> clustered_index;    // CLUSTER ON this index (by name)
     std::vector<std::string> trigger_definitions;  // pg_get_triggerdef text
     std::vector<std::string> rule_definitions;     // pg_get_ruledef text (not _RETURN)
 };
 
-// Every dependent of relid, in dependency order, with what it takes to recreate it.
+// Every dependent of relid, in dependency order, with what it takes to recreate it. Only views and
+// materialized views are captured; any other dependent (a table's rule) comes with `rel` only.
 std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid);
 
 // The column names of a relation.

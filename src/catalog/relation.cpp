@@ -75,6 +75,13 @@ std::string relkind_name(char relkind) {
     }
 }
 
+std::string relkind_with_article(char relkind) {
+    // "an" before a vowel sound: index, ...
+    std::string name = relkind_name(relkind);
+    bool vowel = !name.empty() && std::string("aeiou").find(name[0]) != std::string::npos;
+    return (vowel ? "an " : "a ") + name;
+}
+
 std::optional<RelationInfo> find_relation(const QualifiedName& q) {
     // RangeVarGetRelid with missing_ok, then the pg_class row.
     const char* schema = q.schema ? q.schema->c_str() : nullptr;
@@ -99,18 +106,26 @@ std::optional<RelationInfo> find_relation(const QualifiedName& q) {
 }
 
 RelationInfo require_matview(const QualifiedName& q) {
-    // find_relation, or the errors PostgreSQL itself would give.
-    auto rel = find_relation(q);
+    // find_relation, then the checks below.
+    return require_matview(find_relation(q), q);
+}
+
+RelationInfo require_matview(const std::optional<RelationInfo>& rel, const QualifiedName& q) {
+    // The errors PostgreSQL itself would give.
     std::string shown = q.schema ? pg::quote_qualified(*q.schema, q.name) : pg::quote_ident(q.name);
     if (!rel)
         throw Error(sqlstate::undefined_table,
                     fmt::format("materialized view {} does not exist", shown))
             .hint("Check the name and search_path, or create it with matviews.create().");
-    if (rel->relkind != RELKIND_MATVIEW)
-        throw Error(sqlstate::wrong_object_type,
-                    fmt::format("{} is not a materialized view", rel->quoted))
-            .detail(fmt::format("It is a {}.", relkind_name(rel->relkind)));
+    if (rel->relkind != RELKIND_MATVIEW) throw_not_matview(*rel);
     return *rel;
+}
+
+void throw_not_matview(const RelationInfo& rel) {
+    // 42809 with what the relation is instead.
+    throw Error(sqlstate::wrong_object_type,
+                fmt::format("{} is not a materialized view", rel.quoted))
+        .detail(fmt::format("It is {}.", relkind_with_article(rel.relkind)));
 }
 
 std::string creation_schema(const QualifiedName& q) {
@@ -186,20 +201,24 @@ bool has_concurrent_refresh_index(pg::Spi& spi, Oid relid) {
 }
 
 std::vector<Dependent> dependents(pg::Spi& spi, Oid relid) {
-    // Walks pg_depend from each relation to the rewrite rules (views) that reference it.
+    // Walks pg_depend from each relation to the rewrite rules (views) that reference it. UNION
+    // keeps one row per (relation, path length), so diamonds and the one pg_depend row per
+    // referenced column do not multiply paths (enumerating paths is exponential in layered
+    // graphs). A view's own rule is skipped; the depth cap stops a cycle of plain views (which
+    // CREATE OR REPLACE VIEW can build) from recursing forever.
     auto r = spi.exec(R"SQL(
-        WITH RECURSIVE deps(oid, depth, path) AS (
-            SELECT $1::pg_catalog.oid, 0, ARRAY[$1::pg_catalog.oid]
-          UNION ALL
-            SELECT rw.ev_class, deps.depth OPERATOR(pg_catalog.+) 1,
-                   deps.path OPERATOR(pg_catalog.||) rw.ev_class
+        WITH RECURSIVE deps(oid, depth) AS (
+            SELECT $1::pg_catalog.oid, 0
+          UNION
+            SELECT rw.ev_class, deps.depth OPERATOR(pg_catalog.+) 1
             FROM deps
             JOIN pg_catalog.pg_depend d
               ON d.refobjid OPERATOR(pg_catalog.=) deps.oid
              AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
              AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
             JOIN pg_catalog.pg_rewrite rw ON rw.oid OPERATOR(pg_catalog.=) d.objid
-            WHERE NOT rw.ev_class OPERATOR(pg_catalog.=) ANY (deps.path)
+            WHERE rw.ev_class OPERATOR(pg_catalog.<>) deps.oid
+              AND deps.depth OPERATOR(pg_catalog.<) 1000
         )
         SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS quoted,
                c.relkind::pg_catalog.text AS relkind, pg_catalog.max(deps.depth) AS depth

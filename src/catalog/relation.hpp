@@ -23,6 +23,10 @@ struct RelationInfo {
 std::optional<RelationInfo> find_relation(const QualifiedName& q);
 // Resolves q to an existing materialized view: 42P01 when missing, 42809 for another kind.
 RelationInfo require_matview(const QualifiedName& q);
+// The same checks on a relation already looked up with find_relation(q).
+RelationInfo require_matview(const std::optional<RelationInfo>& rel, const QualifiedName& q);
+// Throws 42809: rel is not a materialized view (the detail says what it is).
+[[noreturn]] void throw_not_matview(const RelationInfo& rel);
 // The schema a new relation named q goes into: its own (3F000 when missing), else the first
 // existing schema of search_path ($user and quoted entries as PostgreSQL handles them).
 std::string creation_schema(const QualifiedName& q);
@@ -32,6 +36,8 @@ std::vector<std::string> search_path_schemas();
 void require_owner(const RelationInfo& rel);
 // "materialized view", "table", ... for messages.
 std::string relkind_name(char relkind);
+// The same with its article: "a table", "an index".
+std::string relkind_with_article(char relkind);
 
 // pg_class.reltuples as a row estimate; nullopt when never computed (-1).
 std::optional<int64_t> estimated_rows(Oid relid);

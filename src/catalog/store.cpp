@@ -126,6 +126,15 @@ void Store::remove(int64_t id) {
     worker::wake_scheduler_at_commit(true);
 }
 
+void Store::set_owner(int64_t id, const std::string& owner) {
+    // UPDATE of the owner column alone, so concurrent changes of other settings are kept.
+    AsExtensionOwner as;
+    spi_.exec(
+        "UPDATE matviews.definitions SET owner = $2::pg_catalog.name, updated_at = "
+        "pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id), pg::Param::text(owner)});
+}
+
 void Store::record_outcome(int64_t id, bool success) {
     // Resets or increments consecutive_failures.
     AsExtensionOwner as;
@@ -210,6 +219,16 @@ void Store::finish_run(const RunOutcome& r) {
          r.row_count_after ? pg::Param::int8(*r.row_count_after) : pg::Param::null(INT8OID),
          r.error ? pg::Param::jsonb(*r.error) : pg::Param::null(JSONBOID), pg::Param::jsonb(r.meta),
          pg::Param::opt_text(owner)});
+}
+
+void Store::annotate_run(int64_t id, const std::string& key, const Json& value) {
+    // jsonb_set on meta.response, creating the key.
+    AsExtensionOwner as;
+    spi_.exec(
+        "UPDATE matviews.runs SET meta = pg_catalog.jsonb_set(meta, "
+        "pg_catalog.array_append('{response}'::pg_catalog.text[], $2), $3, true) "
+        "WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id), pg::Param::text(key), pg::Param::jsonb(value)});
 }
 
 }  // namespace mv::catalog

@@ -51,6 +51,8 @@ class Store {
     // Writes every setting of d (by id) and bumps updated_at.
     void update(const Definition& d);
     void remove(int64_t id);
+    // Sets the definition's owner only (the view changed hands).
+    void set_owner(int64_t id, const std::string& owner);
     // Counts consecutive failures of refresh-like runs.
     void record_outcome(int64_t id, bool success);
 
@@ -72,6 +74,8 @@ class Store {
     // nullopt when it is no longer queued.
     std::optional<QueuedRun> claim_queued_run(int64_t id);
     void finish_run(const RunOutcome& r);
+    // Sets meta.response.<key> of a finished run (e.g. the cascade a refresh started).
+    void annotate_run(int64_t id, const std::string& key, const Json& value);
 
   private:
     pg::Spi& spi_;

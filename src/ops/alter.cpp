@@ -24,20 +24,15 @@ void note_change(Json& changes, const char* field, Json before, Json after) {
 
 void alter_body(Context& ctx, const AlterArgs& a) {
     // Resolve the definition, check rights, apply each given setting.
-    QualifiedName q = require_name(a.name);
+    QualifiedName q = require_name(ctx, a.name);
     auto rel = catalog::find_relation(q);
-    if (rel && rel->relkind != 'm')
-        throw Error(sqlstate::wrong_object_type,
-                    fmt::format("{} is not a materialized view", rel->quoted))
-            .detail(fmt::format("It is a {}.", catalog::relkind_name(rel->relkind)));
+    if (rel) ctx.view = rel->quoted;
+    if (rel && rel->relkind != 'm') catalog::throw_not_matview(*rel);
     std::optional<catalog::Definition> def =
         rel ? ctx.store.find(rel->schema, rel->name)
             : (q.schema ? ctx.store.find(*q.schema, q.name)
                         : ctx.store.find_in_search_path(q.name));
-    ctx.view = rel ? rel->quoted
-               : def
-                   ? pg::quote_qualified(def->schema, def->name)
-                   : (q.schema ? pg::quote_qualified(*q.schema, q.name) : pg::quote_ident(q.name));
+    if (!rel && def) ctx.view = pg::quote_qualified(def->schema, def->name);
     if (!def)
         throw Error(sqlstate::undefined_object,
                     fmt::format("{} is not managed by matviews", ctx.view))
@@ -48,11 +43,8 @@ void alter_body(Context& ctx, const AlterArgs& a) {
     ctx.owner = rel ? rel->owner_name : def->owner;
     if (rel)
         catalog::require_owner(*rel);
-    else if (!pg::has_privs_of(def->owner))
-        throw Error(sqlstate::insufficient_privilege,
-                    fmt::format("must be owner of the definition of {}", ctx.view))
-            .hint(fmt::format("Run this as {} or as a member of that role.",
-                              pg::quote_ident(def->owner)));
+    else
+        require_definition_owner(*def, ctx.view);
     if (!ctx.lock_view()) return;
 
     catalog::Definition next = *def;
@@ -66,15 +58,15 @@ void alter_body(Context& ctx, const AlterArgs& a) {
         const auto& cols = *a.unique_index_columns;
         if (!cols.empty()) check_index_columns(cols);
         next.unique_index_columns = cols.empty() ? std::nullopt : OptTextList(cols);
-        if (rel && next.unique_index_columns != def->unique_index_columns) {
+        if (rel) {
+            // The old managed index first: the new one may have the same name. The same columns
+            // again recreate the managed index if it went missing (create_unique_index keeps an
+            // existing one).
+            if (def->unique_index_columns && next.unique_index_columns != def->unique_index_columns)
+                drop_unique_index(ctx, *rel, *def->unique_index_columns);
             if (next.unique_index_columns)
                 ctx.response.set("index",
                                  create_unique_index(ctx, *rel, *next.unique_index_columns));
-            if (def->unique_index_columns)
-                ctx.execute(fmt::format(
-                    "DROP INDEX IF EXISTS {}",
-                    pg::quote_qualified(rel->schema,
-                                        unique_index_name(rel->name, *def->unique_index_columns))));
         }
     }
     if (next.refresh_strategy == "concurrent" && rel &&

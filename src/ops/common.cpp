@@ -12,8 +12,35 @@ QualifiedName require_name(const OptText& name) {
     return parse_qualified_name(*name);
 }
 
+QualifiedName require_name(Context& ctx, const OptText& name) {
+    // Parses, then shows the parsed form.
+    QualifiedName q = require_name(name);
+    ctx.view = display_name(q);
+    return q;
+}
+
 std::string raw_name(const OptText& name) {
     return name ? *name : std::string("(null)");
+}
+
+std::string display_name(const QualifiedName& q) {
+    return q.schema ? pg::quote_qualified(*q.schema, q.name) : pg::quote_ident(q.name);
+}
+
+catalog::RelationInfo require_matview(Context& ctx, const QualifiedName& q) {
+    // One lookup; the resolved name is shown even when the relation is of the wrong kind.
+    auto rel = catalog::find_relation(q);
+    if (rel) ctx.view = rel->quoted;
+    return catalog::require_matview(rel, q);
+}
+
+void require_definition_owner(const catalog::Definition& def, const std::string& view) {
+    // The definition's owner, a member of that role, or a superuser.
+    if (!pg::has_privs_of(def.owner))
+        throw Error(sqlstate::insufficient_privilege,
+                    fmt::format("must be owner of the definition of {}", view))
+            .hint(fmt::format("Run this as {} or as a member of that role.",
+                              pg::quote_ident(def.owner)));
 }
 
 void check_index_columns(const std::vector<std::string>& columns) {
@@ -38,14 +65,77 @@ std::string column_list(const std::vector<std::string>& columns) {
 }
 }  // namespace
 
+namespace {
+
+// What a relation named like the managed index is, if there is one.
+struct IndexSlot {
+    bool taken = false;       // a relation of that name exists in the view's schema
+    bool on_view = false;     // it is an index of the view
+    bool same_index = false;  // ... unique, plain, on exactly these columns
+};
+
+IndexSlot index_slot(Context& ctx, const catalog::RelationInfo& rel, const std::string& index,
+                     const std::vector<std::string>& columns) {
+    // Reads pg_class and pg_index for the name in the view's schema.
+    auto r = ctx.spi.exec(R"SQL(
+        SELECT COALESCE(i.indrelid OPERATOR(pg_catalog.=) $3, false) AS on_view,
+               COALESCE(i.indrelid OPERATOR(pg_catalog.=) $3 AND i.indisunique
+                        AND i.indpred IS NULL AND i.indexprs IS NULL
+                        AND ARRAY(SELECT a.attname::pg_catalog.text
+                                  FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[])
+                                       WITH ORDINALITY AS k(attnum, ord)
+                                  JOIN pg_catalog.pg_attribute a
+                                    ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+                                   AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+                                  ORDER BY k.ord) OPERATOR(pg_catalog.=) $4::pg_catalog.text[],
+                        false) AS same_index
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        LEFT JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) c.oid
+        WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name
+          AND c.relname OPERATOR(pg_catalog.=) $2::pg_catalog.name
+    )SQL",
+                          {pg::Param::text(rel.schema), pg::Param::text(index),
+                           pg::Param::oid(rel.oid), pg::Param::text_array(columns)});
+    IndexSlot slot;
+    if (r.empty()) return slot;
+    slot.taken = true;
+    slot.on_view = r.first()[0].as_bool();
+    slot.same_index = r.first()[1].as_bool();
+    return slot;
+}
+
+}  // namespace
+
 std::string create_unique_index(Context& ctx, const catalog::RelationInfo& rel,
                                 const std::vector<std::string>& columns) {
-    // Deterministic name, so repeating it is harmless.
+    // Deterministic name; an existing relation of that name is reused only when it is this
+    // very index, so a name clash never leaves the view without its unique index.
     check_index_columns(columns);
     std::string index = unique_index_name(rel.name, columns);
-    ctx.execute(fmt::format("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})",
-                            pg::quote_ident(index), rel.quoted, column_list(columns)));
+    IndexSlot slot = index_slot(ctx, rel, index, columns);
+    if (slot.same_index) return index;
+    if (slot.taken)
+        throw Error(
+            sqlstate::duplicate_table,
+            fmt::format("cannot create the unique index {} on {}: a relation named {} "
+                        "already exists",
+                        pg::quote_ident(index), rel.quoted, pg::quote_qualified(rel.schema, index)))
+            .detail(slot.on_view ? "It is another index of this view."
+                                 : "It does not belong to this view.")
+            .hint("Rename or drop that relation, or choose other unique_index_columns.");
+    ctx.execute(fmt::format("CREATE UNIQUE INDEX {} ON {} ({})", pg::quote_ident(index), rel.quoted,
+                            column_list(columns)));
     return index;
+}
+
+bool drop_unique_index(Context& ctx, const catalog::RelationInfo& rel,
+                       const std::vector<std::string>& columns) {
+    // Only an index of this view is dropped.
+    std::string index = unique_index_name(rel.name, columns);
+    if (!index_slot(ctx, rel, index, columns).on_view) return false;
+    ctx.execute(fmt::format("DROP INDEX {}", pg::quote_qualified(rel.schema, index)));
+    return true;
 }
 
 std::string unique_index_hint(const catalog::RelationInfo& rel, const OptTextList& columns) {

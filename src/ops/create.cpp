@@ -6,6 +6,7 @@
 #include "catalog/query_check.hpp"
 #include "core/schedule.hpp"
 #include "ops/remote.hpp"
+#include "ops/swap.hpp"
 #include "ops/options.hpp"
 
 namespace mv::ops {
@@ -28,7 +29,7 @@ Json create_request(const CreateArgs& a) {
 
 void create_body(Context& ctx, const CreateArgs& a) {
     // Validate everything, then drop (force), create, index and record the definition.
-    QualifiedName q = require_name(a.name);
+    QualifiedName q = require_name(ctx, a.name);
     RowCountStrategy rcs = parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::none);
     check_strategy(a.refresh_strategy, "refresh_strategy");
     if (a.unique_index_columns) check_index_columns(*a.unique_index_columns);
@@ -48,21 +49,25 @@ void create_body(Context& ctx, const CreateArgs& a) {
     QualifiedName target{schema, q.name};
     ctx.view = pg::quote_qualified(schema, q.name);
     ctx.strategy = a.refresh_strategy;
-    if (!ctx.lock_view()) return;
 
     std::string query = catalog::check_single_query(*a.sql);
     auto existing = catalog::find_relation(target);
     auto def = ctx.store.find(schema, q.name);
     if (existing && existing->relkind != 'm')
         throw Error(sqlstate::duplicate_table,
-                    fmt::format("{} already exists and is a {}", ctx.view,
-                                catalog::relkind_name(existing->relkind)))
+                    fmt::format("{} already exists and is {}", ctx.view,
+                                catalog::relkind_with_article(existing->relkind)))
             .hint(
                 "Choose another name; matviews never drops a relation that is not a materialized "
                 "view.");
-    if (def) ctx.definition_id = def->id;
+    if (def) {
+        ctx.definition_id = def->id;
+        ctx.owner = def->owner;
+    }
     if (existing) ctx.owner = existing->owner_name;
     if ((existing || def) && !a.force) {
+        // Nothing to change, so no per-view lock is taken (it would be held until the caller's
+        // transaction ends and make other sessions' operations on the view skip).
         ctx.skip(existing ? (def ? "already exists" : "materialized view exists but is not managed")
                           : "definition exists; the view is missing");
         ctx.response.set("hint",
@@ -71,8 +76,16 @@ void create_body(Context& ctx, const CreateArgs& a) {
                              : "Use force => true to drop and recreate it.");
         return;
     }
-    if (existing) {
+    // Only the owner replaces a view, or a definition whose view is missing.
+    if (existing)
         catalog::require_owner(*existing);
+    else if (def)
+        require_definition_owner(*def, ctx.view);
+    if (!ctx.lock_view()) return;
+    if (existing) {
+        // The exclusive lock the DROP needs, taken with short attempts so that readers never
+        // queue behind a create(force) waiting for a long reader.
+        take_exclusive_locks(ctx, {existing->oid});
         ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", ctx.view));
     }
     if (def) {
@@ -112,18 +125,18 @@ void create_body(Context& ctx, const CreateArgs& a) {
 
 void adopt_body(Context& ctx, const AdoptArgs& a) {
     // Register an existing view from its stored query; nothing is rebuilt.
-    QualifiedName q = require_name(a.name);
+    QualifiedName q = require_name(ctx, a.name);
     check_strategy(a.refresh_strategy, "refresh_strategy");
-    catalog::RelationInfo rel = catalog::require_matview(q);
-    ctx.view = rel.quoted;
+    catalog::RelationInfo rel = require_matview(ctx, q);
     ctx.owner = rel.owner_name;
     ctx.strategy = a.refresh_strategy;
     catalog::require_owner(rel);
-    if (!ctx.lock_view()) return;
+    // Already managed: nothing to change, so no per-view lock either.
     if (auto def = definition_of(ctx, rel)) {
         ctx.skip("already managed");
         return;
     }
+    if (!ctx.lock_view()) return;
     Json options = a.options ? validate_options(ctx.spi, merge_options(Json::object(), *a.options))
                              : Json::object();
     if (a.unique_index_columns)

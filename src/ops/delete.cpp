@@ -21,16 +21,11 @@ std::string describe(const std::vector<catalog::Dependent>& deps) {
 void delete_missing(Context& ctx, const DeleteArgs& a, const QualifiedName& q) {
     // The view does not exist: remove a kept definition, skip, or fail.
     auto def = q.schema ? ctx.store.find(*q.schema, q.name) : ctx.store.find_in_search_path(q.name);
-    ctx.view = def ? pg::quote_qualified(def->schema, def->name)
-                   : (q.schema ? pg::quote_qualified(*q.schema, q.name) : pg::quote_ident(q.name));
+    ctx.view = def ? pg::quote_qualified(def->schema, def->name) : display_name(q);
     if (def && !a.keep_definition) {
         ctx.definition_id = def->id;
         ctx.owner = def->owner;
-        if (!pg::has_privs_of(def->owner))
-            throw Error(sqlstate::insufficient_privilege,
-                        fmt::format("must be owner of the definition of {}", ctx.view))
-                .hint(fmt::format("Run this as {} or as a member of that role.",
-                                  pg::quote_ident(def->owner)));
+        require_definition_owner(*def, ctx.view);
         if (!ctx.lock_view()) return;
         ctx.store.remove(def->id);
         ctx.response.set("view_existed", false);
@@ -49,15 +44,14 @@ void delete_missing(Context& ctx, const DeleteArgs& a, const QualifiedName& q) {
 
 void delete_body(Context& ctx, const DeleteArgs& a) {
     // Resolve, lock, check dependents, drop, forget the definition(s).
-    QualifiedName q = require_name(a.name);
+    QualifiedName q = require_name(ctx, a.name);
     auto rel = catalog::find_relation(q);
     if (!rel) return delete_missing(ctx, a, q);
-    if (rel->relkind != 'm')
-        throw Error(sqlstate::wrong_object_type,
-                    fmt::format("{} is not a materialized view", rel->quoted))
-            .detail(fmt::format("It is a {}.", catalog::relkind_name(rel->relkind)));
     ctx.view = rel->quoted;
+    if (rel->relkind != 'm') catalog::throw_not_matview(*rel);
     auto def = definition_of(ctx, *rel);
+    // As DROP does: ownership first, so a non-owner learns nothing about dependents.
+    catalog::require_owner(*rel);
     if (!ctx.lock_view()) return;
 
     auto deps = catalog::dependents(ctx.spi, rel->oid);
@@ -69,8 +63,20 @@ void delete_body(Context& ctx, const DeleteArgs& a) {
                 "Dependents: {}. Drop them first, or call matviews.delete({}, cascade => true) "
                 "to drop them too.",
                 describe(deps), pg::quote_literal(rel->quoted)));
-    ctx.execute(
-        fmt::format("DROP MATERIALIZED VIEW {}{}", rel->quoted, a.cascade ? " CASCADE" : ""));
+    try {
+        ctx.execute(
+            fmt::format("DROP MATERIALIZED VIEW {}{}", rel->quoted, a.cascade ? " CASCADE" : ""));
+    } catch (const PgError& e) {
+        // Objects other than views can depend on the view (a function taking its row type, a
+        // column of that type): PostgreSQL's refusal, with matviews' way out in the hint.
+        if (e.sqlstate() != sqlstate::dependent_objects_still_exist) throw;
+        throw Error(sqlstate::dependent_objects_still_exist,
+                    fmt::format("cannot delete {} because other objects depend on it", rel->quoted))
+            .detail(e.info().detail)
+            .hint(fmt::format("Drop them first, or call matviews.delete({}, cascade => true) to "
+                              "drop them too.",
+                              pg::quote_literal(rel->quoted)));
+    }
 
     Json removed = Json::array();
     if (def && !a.keep_definition) {

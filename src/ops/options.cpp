@@ -13,6 +13,9 @@ constexpr const char* kOptionsHint =
     "Valid options: lock_timeout and statement_timeout (a duration such as '5s' or milliseconds), "
     "max_retries (an integer >= 0), retry_delay (an interval such as '30 seconds', or seconds).";
 
+// The largest lock_timeout or statement_timeout PostgreSQL accepts (INT_MAX milliseconds).
+constexpr int64_t kMaxTimeoutMs = 2147483647;
+
 [[noreturn]] void bad_option(const std::string& key, const std::string& why) {
     throw Error(sqlstate::invalid_parameter_value,
                 fmt::format("invalid value for option \"{}\"", key))
@@ -24,7 +27,10 @@ std::optional<int64_t> parse_duration_ms(const std::string& key, const Json& v) 
     // A duration in GUC syntax ('5s', '100ms', '1min') or a number of milliseconds.
     if (v.is_null()) return std::nullopt;
     if (v.is_int()) {
+        // The range of PostgreSQL's lock_timeout and statement_timeout (an int of ms).
         if (v.as_int() < 0) bad_option(key, "It must not be negative.");
+        if (v.as_int() > kMaxTimeoutMs)
+            bad_option(key, fmt::format("It must be at most {} milliseconds.", kMaxTimeoutMs));
         return v.as_int();
     }
     if (!v.is_string())
@@ -60,10 +66,18 @@ Json validate_options(pg::Spi& spi, const Json& options) {
             if (v.is_int()) {
                 if (v.as_int() <= 0) bad_option(key, "It must be positive.");
             } else if (v.is_string()) {
-                auto positive = spi.scalar(
-                    "SELECT $1::pg_catalog.interval OPERATOR(pg_catalog.>) "
-                    "'0'::pg_catalog.interval",
-                    {pg::Param::text(v.as_string())});
+                pg::Value positive;
+                try {
+                    positive = spi.scalar(
+                        "SELECT $1::pg_catalog.interval OPERATOR(pg_catalog.>) "
+                        "'0'::pg_catalog.interval",
+                        {pg::Param::text(v.as_string())});
+                } catch (const PgError& e) {
+                    // Not an interval (22007, 22008, ...): an invalid option value, as for the
+                    // other options; the operation's subtransaction cleans up after the error.
+                    bad_option(key, fmt::format("\"{}\" is not an interval: {}", v.as_string(),
+                                                e.info().message));
+                }
                 if (!positive.as_bool()) bad_option(key, "It must be positive.");
             } else {
                 bad_option(key,
@@ -80,6 +94,9 @@ Json validate_options(pg::Spi& spi, const Json& options) {
 
 Json merge_options(const Json& base, const Json& changes) {
     // Shallow merge; null removes.
+    if (!changes.is_object())
+        throw Error(sqlstate::invalid_parameter_value, "options must be a JSON object")
+            .hint(kOptionsHint);
     Json out = base.is_object() ? base : Json::object();
     for (const auto& [key, v] : changes.as_object()) {
         if (v.is_null())

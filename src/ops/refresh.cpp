@@ -13,17 +13,21 @@ namespace {
 
 void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Dependent>* cascade) {
     // Resolve, choose the strategy, lock, count, refresh, count.
-    QualifiedName q = require_name(a.name);
+    QualifiedName q = require_name(ctx, a.name);
     RowCountStrategy rcs =
         parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::estimated);
-    catalog::RelationInfo rel = catalog::require_matview(q);
-    ctx.view = rel.quoted;
+    catalog::RelationInfo rel = require_matview(ctx, q);
     auto def = definition_of(ctx, rel);
+    // As REFRESH does, ownership first: a non-owner gets 42501 whatever else is wrong.
+    catalog::require_owner(rel);
     std::string strategy = a.strategy ? check_strategy(*a.strategy, "strategy")
                                       : (def ? def->refresh_strategy : std::string("regular"));
     ctx.request.set("strategy", strategy);
     ctx.strategy = strategy;
     if (!ctx.lock_view()) return;
+    // The view changed hands (ALTER ... OWNER TO): the definition follows, so that row-level
+    // security shows it to the new owner and no longer to the old one.
+    if (def && def->owner != rel.owner_name) ctx.store.set_owner(def->id, rel.owner_name);
 
     ctx.row_count_before = ctx.count_rows(rel, rcs);
     ViewTimeouts timeouts(def ? def->options : Json::object());
@@ -72,6 +76,7 @@ void swap_body(Context& ctx, const SwapArgs& a) {
     catalog::RelationInfo rel = catalog::require_matview(q);
     ctx.view = rel.quoted;
     ctx.strategy = "swap";
+    catalog::require_owner(rel);
     auto def = definition_of(ctx, rel);
     if (!ctx.lock_view()) return;
     ctx.row_count_before = ctx.count_rows(rel, rcs);
@@ -121,6 +126,11 @@ Json refresh(const RefreshArgs& args) {
             if (const Json* e = r.find("error")) item.set("error", *e);
             cascaded.push(std::move(item));
         }
+    }
+    // The root run's record lists the cascade too, as its response does.
+    if (const Json* id = out.find("run_id")) {
+        pg::Spi spi;
+        catalog::Store(spi).annotate_run(id->as_int(), "cascade", cascaded);
     }
     out.find("response")->set("cascade", std::move(cascaded));
     return out;

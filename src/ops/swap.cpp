@@ -1,9 +1,11 @@
-// swap: zero-downtime rebuild and redefinition. The new relation is built, indexed, granted,
-// commented and analyzed under a temporary name while readers keep using the old one; then the
-// exclusive lock is taken with a short lock_timeout (retried with backoff and jitter, so a
-// long-running reader never makes every other reader queue behind the swap), the old relation
-// and its dependents are dropped, the new one renamed into place and the dependents re-created.
-// Everything runs in the operation's subtransaction: a failure anywhere leaves the old view.
+// swap: zero-downtime rebuild and redefinition. The new relation is created empty under a
+// temporary name, indexed, owned, granted and commented, filled by REFRESH (so its query runs as
+// the view's owner, exactly as in a regular refresh) and analyzed, while readers keep using the
+// old one; then the exclusive lock is taken with a short lock_timeout (retried with backoff and
+// jitter, so a long-running reader never makes every other reader queue behind the swap), the old
+// relation and its dependents are dropped, the new one renamed into place and the dependents
+// re-created. Everything runs in the operation's subtransaction: a failure anywhere leaves the
+// old view.
 #include "ops/swap.hpp"
 
 #include "boundary/scopes.hpp"
@@ -21,7 +23,35 @@ namespace {
 constexpr const char* kBuildMarker = "matviews: swap build of ";
 
 std::string kind_of(char relkind) {
+    // The keyword of a re-creatable relkind, for DDL.
     return relkind == 'm' ? "MATERIALIZED VIEW" : "VIEW";
+}
+
+bool does_not_fit(const ErrorInfo& e) {
+    // An error about the shape of the new query (SQLSTATE class 42: a missing column, a type
+    // mismatch, an unknown function), not about privileges, resources or a cancel.
+    return e.sqlstate.rfind("42", 0) == 0 && e.sqlstate != sqlstate::insufficient_privilege;
+}
+
+void execute_all(Context& ctx, const std::vector<catalog::Statement>& statements) {
+    // Runs each statement as the caller, or as the role it names (a grant made by a grantor
+    // other than the owner is made again by that grantor), restricted as REFRESH is.
+    for (const auto& s : statements) {
+        if (s.as_role == InvalidOid) {
+            ctx.execute(s.sql);
+            continue;
+        }
+        pg::RoleScope role(s.as_role, true);
+        ctx.execute(s.sql);
+    }
+}
+
+void fill(Context& ctx, const std::string& target, const std::optional<std::string>& search_path) {
+    // REFRESH MATERIALIZED VIEW: PostgreSQL runs the query as the relation's owner, in a
+    // security-restricted operation, the same as a regular refresh of the view itself.
+    pg::GucScope guc;
+    if (search_path) guc.set("search_path", *search_path);
+    ctx.execute(fmt::format("REFRESH MATERIALIZED VIEW {}", target));
 }
 
 void remove_leftover(Context& ctx, const std::string& schema, const std::string& tmp,
@@ -45,23 +75,99 @@ void remove_leftover(Context& ctx, const std::string& schema, const std::string&
 
 void check_dependents(const catalog::RelationInfo& rel,
                       const std::vector<catalog::DependentSpec>& deps) {
-    // Only views and materialized views can be re-created; anything else blocks the swap.
+    // Only views and materialized views can be re-created, and only by a role that may drop them
+    // and give them back to their owner; checked before anything is built.
     for (const auto& d : deps) {
-        if (d.rel.relkind == 'v' || d.rel.relkind == 'm') continue;
-        throw Error(sqlstate::dependent_objects_still_exist,
-                    fmt::format("cannot swap {}: {} {} depends on it through a rule", rel.quoted,
-                                catalog::relkind_name(d.rel.relkind), d.rel.quoted))
-            .hint(
-                "Drop that rule first; swap re-creates only dependent views and materialized "
-                "views.");
+        if (d.rel.relkind != 'v' && d.rel.relkind != 'm')
+            throw Error(sqlstate::dependent_objects_still_exist,
+                        fmt::format("cannot swap {}: {} {} depends on it through a rule",
+                                    rel.quoted, catalog::relkind_name(d.rel.relkind), d.rel.quoted))
+                .hint(
+                    "Drop that rule first; swap re-creates only dependent views and "
+                    "materialized views.");
+        if (!pg::has_privs_of(d.spec.owner))
+            throw Error(sqlstate::insufficient_privilege,
+                        fmt::format("cannot swap {}: dependent {} {} is owned by {}", rel.quoted,
+                                    catalog::relkind_name(d.rel.relkind), d.rel.quoted,
+                                    pg::quote_ident(d.spec.owner)))
+                .detail(
+                    "A swap drops and re-creates every view and materialized view that depends "
+                    "on the view, which takes the privileges of their owners.")
+                .hint(fmt::format("Run the swap as a superuser or as a member of {}.",
+                                  pg::quote_ident(d.spec.owner)));
     }
 }
 
 long backoff_ms(int attempt) {
-    // 20 ms doubling per attempt up to 2 s, times a jitter factor in [0.5, 1).
-    double base = std::min(2000.0, 20.0 * std::pow(2.0, std::min(attempt, 10)));
+    // 20 ms after the first attempt, doubling per attempt up to 2 s, times a jitter factor in
+    // [0.5, 1).
+    double base = std::min(2000.0, 20.0 * std::pow(2.0, std::min(attempt - 1, 10)));
     return static_cast<long>(base * (0.5 + 0.5 * pg::random_fraction()));
 }
+
+
+void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
+    // CREATE VIEW / MATERIALIZED VIEW (empty) from the captured definition, then owner, grants,
+    // comments, indexes, triggers and rules, then REFRESH of a materialized view that was
+    // populated; a definition that no longer fits refuses the swap and names the dependent.
+    std::string kind = kind_of(d.rel.relkind);
+    std::string target = d.rel.quoted;
+    try {
+        if (d.rel.relkind == 'm') {
+            ctx.execute(fmt::format(
+                "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH NO DATA", target,
+                d.spec.access_method.empty() ? ""
+                                             : " USING " + pg::quote_ident(d.spec.access_method),
+                catalog::with_clause(d.spec.reloptions),
+                d.spec.tablespace.empty() ? ""
+                                          : " TABLESPACE " + pg::quote_ident(d.spec.tablespace),
+                d.definition));
+        } else {
+            ctx.execute(fmt::format("CREATE VIEW {}{} AS\n{}", target,
+                                    catalog::with_clause(d.spec.reloptions), d.definition));
+        }
+    } catch (const Error& e) {
+        ErrorInfo info = e.info();
+        bool denied = info.sqlstate == sqlstate::insufficient_privilege;
+        if (!denied && !does_not_fit(info)) throw;
+        info.detail = fmt::format("{} {} depends on {} and cannot be re-created{}: {}",
+                                  catalog::relkind_name(d.rel.relkind), target, view,
+                                  denied ? "" : " on the new definition", info.message);
+        info.message =
+            denied ? fmt::format("cannot swap {}: cannot re-create dependent {}", view, target)
+                   : fmt::format("cannot swap {}: dependent {} no longer fits", view, target);
+        info.hint = denied ? fmt::format(
+                                 "Run the swap as a role that may create {} and set its "
+                                 "owner (a superuser, or a member of its owner).",
+                                 target)
+                           : fmt::format(
+                                 "Drop or change {} first (matviews.delete(..., cascade => true) "
+                                 "drops dependents), or keep the columns it uses.",
+                                 target);
+        if (!denied) info.sqlstate = sqlstate::dependent_objects_still_exist;
+        throw Error(info);
+    }
+    auto columns =
+        catalog::column_names(ctx.spi, catalog::find_relation(parse_qualified_name(target))->oid);
+    execute_all(ctx, catalog::ownership_and_grants(d.spec, kind, target, columns));
+    for (const auto& s : catalog::comments(d.spec, kind, target, columns)) ctx.execute(s);
+    for (size_t i = 0; i < d.index_definitions.size(); i++) {
+        ctx.execute(d.index_definitions[i]);
+        if (d.index_comments[i])
+            ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
+                                    pg::quote_qualified(d.schema, d.index_names[i]),
+                                    pg::quote_literal(*d.index_comments[i])));
+    }
+    if (d.clustered_index)
+        ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} CLUSTER ON {}", target,
+                                pg::quote_ident(*d.clustered_index)));
+    for (const auto& s : catalog::column_settings(d.spec, kind, target, columns)) ctx.execute(s);
+    for (const auto& t : d.trigger_definitions) ctx.execute(t);
+    for (const auto& r : d.rule_definitions) ctx.execute(r);
+    if (d.rel.relkind == 'm' && d.populated) fill(ctx, target, std::nullopt);
+}
+
+}  // namespace
 
 void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
     // AccessExclusiveLock on each relation, in the given order, with a short lock_timeout per
@@ -77,13 +183,12 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
             if (timeout > 0) guc.set("lock_timeout", std::to_string(timeout));
             for (Oid relid : relations) pg::lock_relation_exclusive(relid, timeout == 0);
         });
-        if (!failure) {
-            ctx.response.set("lock_attempts", attempt);
-            ctx.response.set("lock_wait_ms", std::chrono::duration<double, std::milli>(
-                                                 std::chrono::steady_clock::now() - started)
-                                                 .count());
-            return;
-        }
+        // Recorded in the response whether the swap goes on or gives up.
+        ctx.response.set("lock_attempts", attempt);
+        ctx.response.set("lock_wait_ms", std::chrono::duration<double, std::milli>(
+                                             std::chrono::steady_clock::now() - started)
+                                             .count());
+        if (!failure) return;
         if (failure->sqlstate != sqlstate::lock_not_available) throw Error(*failure);
         if (attempt >= attempts)
             throw Error(
@@ -91,62 +196,13 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
                 fmt::format("could not lock {} for the swap after {} attempts", ctx.view, attempts))
                 .detail(
                     "Another session held the view (for example a long-running query) every time "
-                    "the swap "
-                    "tried; the old view is untouched.")
+                    "the swap tried; the old view is untouched.")
                 .hint(
                     "Retry later, find the long-running session in pg_stat_activity, or raise "
                     "matviews.swap_lock_attempts.");
         pg::sleep_ms(backoff_ms(attempt));
     }
 }
-
-void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
-    // CREATE VIEW / MATERIALIZED VIEW from the captured definition, then owner, grants, comments,
-    // indexes, triggers and rules; a failure says which dependent no longer fits.
-    std::string kind = kind_of(d.rel.relkind);
-    std::string target = d.rel.quoted;
-    try {
-        if (d.rel.relkind == 'm') {
-            ctx.execute(fmt::format(
-                "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH {}", target,
-                d.spec.access_method.empty() ? ""
-                                             : " USING " + pg::quote_ident(d.spec.access_method),
-                catalog::with_clause(d.spec.reloptions),
-                d.spec.tablespace.empty() ? ""
-                                          : " TABLESPACE " + pg::quote_ident(d.spec.tablespace),
-                d.definition, d.populated ? "DATA" : "NO DATA"));
-        } else {
-            ctx.execute(fmt::format("CREATE VIEW {}{} AS\n{}", target,
-                                    catalog::with_clause(d.spec.reloptions), d.definition));
-        }
-    } catch (const Error& e) {
-        ErrorInfo info = e.info();
-        info.detail =
-            fmt::format("{} {} depends on {} and cannot be re-created on the new definition: {}",
-                        catalog::relkind_name(d.rel.relkind), target, view, info.message);
-        info.message = fmt::format("cannot swap {}: dependent {} no longer fits", view, target);
-        info.hint = fmt::format(
-            "Drop or change {} first (matviews.delete(..., cascade => true) drops dependents), "
-            "or keep the columns it uses.",
-            target);
-        throw Error(info);
-    }
-    auto columns =
-        catalog::column_names(ctx.spi, catalog::find_relation(parse_qualified_name(target))->oid);
-    for (const auto& s : catalog::ownership_and_grants(d.spec, kind, target)) ctx.execute(s);
-    for (const auto& s : catalog::comments(d.spec, kind, target, columns)) ctx.execute(s);
-    for (size_t i = 0; i < d.index_definitions.size(); i++) {
-        ctx.execute(d.index_definitions[i]);
-        if (d.index_comments[i])
-            ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
-                                    pg::quote_qualified(d.schema, d.index_names[i]),
-                                    pg::quote_literal(*d.index_comments[i])));
-    }
-    for (const auto& t : d.trigger_definitions) ctx.execute(t);
-    for (const auto& r : d.rule_definitions) ctx.execute(r);
-}
-
-}  // namespace
 
 void swap_into(Context& ctx, const catalog::RelationInfo& rel,
                const std::optional<catalog::Definition>& def,
@@ -155,18 +211,22 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
     catalog::require_owner(rel);
     std::string query;
     std::optional<std::string> build_query;  // when the relation is built from other text
-    std::string search_path;
+    // The search_path the query is read and filled under; none means the caller's.
+    std::optional<std::string> search_path;
+    std::string stored_search_path;
     if (new_sql) {
         query = catalog::check_single_query(*new_sql);
         // A remote view is rebuilt over dblink from the new remote query.
         if (def && def->source) build_query = remote_query(ctx, *def->source, query);
-        search_path =
+        stored_search_path =
             ctx.spi.scalar("SELECT pg_catalog.current_setting('search_path')").as_string();
     } else {
         // The stored query deparsed with every name qualified, run under the search_path the
         // view was defined with: the same data as REFRESH, whatever the caller's search_path.
+        // A view defined without one (not managed, or adopted) keeps the caller's, as REFRESH
+        // does, so that functions it calls still find what they name.
         query = catalog::stored_query(ctx.spi, rel.oid);
-        search_path = def ? def->search_path : std::string();
+        if (def && !def->search_path.empty()) search_path = def->search_path;
     }
     std::string tmp = derived_name(rel.name, "mvswap");
     std::string tmp_quoted = pg::quote_qualified(rel.schema, tmp);
@@ -177,9 +237,11 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
     std::vector<catalog::DependentSpec> deps = catalog::dependent_specs(ctx.spi, rel.oid);
     check_dependents(rel, deps);
 
-    // 1. Build, readers untouched.
+    // 1. Build, readers untouched: created empty and marked as a swap build until it is renamed,
+    // indexed (so an index that no longer fits fails before any data is computed), given the
+    // owner, privileges and column comments, then filled by REFRESH as the owner, and analyzed.
     std::string create = fmt::format(
-        "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH DATA", tmp_quoted,
+        "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH NO DATA", tmp_quoted,
         spec.access_method.empty() ? "" : " USING " + pg::quote_ident(spec.access_method),
         catalog::with_clause(spec.reloptions),
         spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(spec.tablespace),
@@ -187,7 +249,7 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
     catalog::check_create_statement(create);
     {
         pg::GucScope guc;
-        if (!new_sql) guc.set("search_path", search_path);
+        if (search_path) guc.set("search_path", *search_path);
         ctx.execute(create);
     }
     ctx.execute(fmt::format("COMMENT ON MATERIALIZED VIEW {} IS {}", tmp_quoted,
@@ -199,25 +261,31 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
             ctx.execute(catalog::index_statement(idx, tmp_index, tmp_quoted));
         } catch (const Error& e) {
             ErrorInfo info = e.info();
+            if (!does_not_fit(info)) throw;
             info.detail = fmt::format("Index {} of {} cannot be built on the new definition: {}",
                                       pg::quote_ident(idx.name), rel.quoted, info.message);
             info.message = fmt::format("cannot swap {}: index {} no longer fits", rel.quoted,
                                        pg::quote_ident(idx.name));
             info.hint = "Drop the index first, or keep the columns and expressions it uses.";
+            info.sqlstate = sqlstate::dependent_objects_still_exist;
             throw Error(info);
         }
         if (idx.comment)
             ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
                                     pg::quote_qualified(rel.schema, tmp_index),
                                     pg::quote_literal(*idx.comment)));
+        if (idx.clustered)
+            ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} CLUSTER ON {}", tmp_quoted,
+                                    pg::quote_ident(tmp_index)));
         renames.emplace_back(tmp_index, idx.name);
     }
     Oid tmp_oid = catalog::find_relation(QualifiedName{rel.schema, tmp})->oid;
-    for (const auto& s : catalog::ownership_and_grants(spec, "MATERIALIZED VIEW", tmp_quoted))
+    std::set<std::string> columns = catalog::column_names(ctx.spi, tmp_oid);
+    execute_all(ctx, catalog::ownership_and_grants(spec, "MATERIALIZED VIEW", tmp_quoted, columns));
+    for (const auto& s : catalog::column_comments(spec, tmp_quoted, columns)) ctx.execute(s);
+    for (const auto& s : catalog::column_settings(spec, "MATERIALIZED VIEW", tmp_quoted, columns))
         ctx.execute(s);
-    for (const auto& s : catalog::comments(spec, "MATERIALIZED VIEW", tmp_quoted,
-                                           catalog::column_names(ctx.spi, tmp_oid)))
-        ctx.execute(s);
+    fill(ctx, tmp_quoted, search_path);
     ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
 
     // 2. The lock window: as short as the catalog work it needs. Dependents are locked first,
@@ -231,6 +299,7 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
     ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", rel.quoted));
     ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} RENAME TO {}", tmp_quoted,
                             pg::quote_ident(rel.name)));
+    ctx.execute(catalog::relation_comment(spec, "MATERIALIZED VIEW", rel.quoted));
     for (const auto& [from, to] : renames)
         ctx.execute(fmt::format("ALTER INDEX {} RENAME TO {}",
                                 pg::quote_qualified(rel.schema, from), pg::quote_ident(to)));
@@ -243,7 +312,7 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
     if (new_sql && def) {
         catalog::Definition next = *def;
         next.sql = query;
-        next.search_path = search_path;
+        next.search_path = stored_search_path;
         ctx.store.update(next);
         ctx.response.set("definition_updated", true);
     }

@@ -6,6 +6,12 @@
 
 namespace mv::ops {
 
+// Takes AccessExclusiveLock on each relation, in order, without ever making readers queue for
+// long: each attempt waits at most matviews.swap_lock_timeout (0: NOWAIT) in its own
+// subtransaction, attempts back off with jitter, and after matviews.swap_lock_attempts it gives
+// up with 55P03, holding nothing. Records lock_attempts and lock_wait_ms in the response.
+void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations);
+
 // Rebuilds rel from new_sql (or its stored query) under a temporary name with every index,
 // privilege, comment and storage setting of the old one, then, holding the exclusive lock only
 // for the swap itself, replaces the old relation and re-creates its dependents. The caller has

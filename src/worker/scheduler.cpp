@@ -253,7 +253,7 @@ class SchedulerProcess {
                 UPDATE matviews.runs r
                 SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
                     error = pg_catalog.jsonb_build_object(
-                        'message', CASE WHEN r.started_at OPERATOR(pg_catalog.<) pg_catalog.pg_postmaster_start_time()
+                        'message', CASE WHEN r.started_at OPERATOR(pg_catalog.<) $1
                                         THEN 'server restarted' ELSE 'the process running it ended' END,
                         'sqlstate', '57P01', 'detail', 'The run was in progress when its process ended.',
                         'hint', 'The view was left as it was before the run; run it again if needed.')
@@ -261,7 +261,8 @@ class SchedulerProcess {
                   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
                                   WHERE a.pid OPERATOR(pg_catalog.=) r.pid)
                 RETURNING id
-            )SQL");
+            )SQL",
+                              {pg::Param::timestamptz(server_started_at())});
             if (!r.empty())
                 pg::log(pg::LogLevel::log,
                         fmt::format("matviews scheduler: marked {} interrupted run(s) failed",

@@ -32,6 +32,7 @@ struct DbSlot {
 
 struct SharedState {
     slock_t mutex;
+    TimestampTz initialized_at;  // when shared memory was (re)initialized: start or crash restart
     int launcher_pid;
     Latch* launcher_latch;
     DbSlot dbs[kMaxDatabases];
@@ -62,6 +63,7 @@ extern "C" void startup_shmem() {
     if (!found) {
         memset(shared, 0, sizeof(SharedState));
         SpinLockInit(&shared->mutex);
+        shared->initialized_at = GetCurrentTimestamp();
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -112,6 +114,10 @@ void install_shmem_hooks() {
 
 bool preloaded() {
     return shared != nullptr;
+}
+
+int64_t server_started_at() {
+    return shared ? shared->initialized_at : 0;
 }
 
 bool launcher_running() {

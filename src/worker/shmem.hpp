@@ -11,6 +11,9 @@ namespace mv::worker {
 void install_shmem_hooks();
 // Whether the shared state exists, i.e. matviews is in shared_preload_libraries.
 bool preloaded();
+// When the server last started or restarted after a crash (shared memory initialization), as a
+// TimestampTz; pg_postmaster_start_time() does not change on a crash restart.
+int64_t server_started_at();
 // Whether a launcher is running.
 bool launcher_running();
 
