@@ -238,12 +238,18 @@ RESET ROLE;
 SELECT dblink_exec(:'remote_cs', $$INSERT INTO users (name) VALUES ('eve')$$);
 SELECT r->>'status' AS status FROM matviews.refresh('mv_remote_owned') r;
 SELECT mvtest_remote_diff('mv_remote_owned', 'SELECT id, name FROM users', :'remote_cs') AS diff;
--- swap builds the new relation as the caller, so it needs the caller's own user mapping.
-SELECT * FROM mvtest_remote_error(matviews.swap('mv_remote_owned'));
-SET ROLE mvtest_remote_owner;
+-- swap fills the new relation by REFRESH as the owner: the owner's user mapping again.
+SELECT dblink_exec(:'remote_cs', $$INSERT INTO users (name) VALUES ('eli')$$);
 SELECT r->>'status' AS status FROM matviews.swap('mv_remote_owned') r;
-RESET ROLE;
 SELECT mvtest_remote_diff('mv_remote_owned', 'SELECT id, name FROM users', :'remote_cs') AS diff;
+-- swap with a new query discovers its columns as the caller, who needs a user mapping (42704);
+-- the owner has one.
+SELECT * FROM mvtest_remote_error(matviews.swap('mv_remote_owned', 'SELECT id, name, upper(name) AS shout FROM users'));
+SET ROLE mvtest_remote_owner;
+SELECT r->>'status' AS status, r->'response'->'columns' AS columns
+FROM matviews.swap('mv_remote_owned', 'SELECT id, name, upper(name) AS shout FROM users') r;
+RESET ROLE;
+SELECT mvtest_remote_diff('mv_remote_owned', 'SELECT id, name, upper(name) AS shout FROM users', :'remote_cs') AS diff;
 
 -- 8. Background work: an enqueued refresh, run by the worker as the view's owner.
 SELECT dblink_exec(:'remote_cs', $$INSERT INTO users (name) VALUES ('fay')$$);
@@ -252,13 +258,13 @@ SELECT r->>'status' AS enqueue_status, r->>'run_id' AS run_id FROM matviews.enqu
 SELECT r->>'status' AS status, r->>'operation' AS operation, r->>'strategy' AS strategy,
        r->>'trigger' AS trigger, r->'error' AS error
 FROM matviews.wait(:run_id) r;
-SELECT mvtest_remote_diff('mv_remote_owned', 'SELECT id, name FROM users', :'remote_cs') AS diff;
+SELECT mvtest_remote_diff('mv_remote_owned', 'SELECT id, name, upper(name) AS shout FROM users', :'remote_cs') AS diff;
 SELECT role, owner FROM matviews.runs WHERE id = :run_id;
 -- A swap in the background runs as the owner too, so it needs no user mapping of the caller's.
 SELECT dblink_exec(:'remote_cs', $$INSERT INTO users (name) VALUES ('fred')$$);
 SELECT (matviews.enqueue('mv_remote_owned', strategy => 'swap'))->>'run_id' AS run_id \gset
 SELECT r->>'status' AS status, r->>'strategy' AS strategy, r->'error' AS error FROM matviews.wait(:run_id) r;
-SELECT mvtest_remote_diff('mv_remote_owned', 'SELECT id, name FROM users', :'remote_cs') AS diff;
+SELECT mvtest_remote_diff('mv_remote_owned', 'SELECT id, name, upper(name) AS shout FROM users', :'remote_cs') AS diff;
 -- A superuser's view, enqueued with the swap strategy.
 SELECT dblink_exec(:'remote_cs', $$INSERT INTO users (name) VALUES ('gus')$$);
 SELECT (matviews.enqueue('mv_remote_conc', strategy => 'swap'))->>'run_id' AS run_id \gset
