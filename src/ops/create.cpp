@@ -23,7 +23,7 @@ Json create_request(const CreateArgs& a) {
     r.set("with_data", a.with_data);
     r.set("row_count_strategy", a.row_count_strategy ? *a.row_count_strategy : std::string("none"));
     r.set("schedule", a.schedule ? Json(*a.schedule) : Json());
-    r.set("source", a.source ? Json(*a.source) : Json());
+    r.set("source", a.source ? Json(redact_source(*a.source)) : Json());
     return r;
 }
 
@@ -48,6 +48,7 @@ void create_body(Context& ctx, const CreateArgs& a) {
     std::string schema = catalog::creation_schema(q);
     QualifiedName target{schema, q.name};
     ctx.view = pg::quote_qualified(schema, q.name);
+    if (a.source) check_source(*a.source);  // before anything could record it
     ctx.strategy = a.refresh_strategy;
 
     std::string query = catalog::check_single_query(*a.sql);

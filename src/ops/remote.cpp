@@ -4,12 +4,16 @@
 // exactly as the remote database sees them.
 #include "ops/remote.hpp"
 
+#include <cctype>
+
 #include "boundary/scopes.hpp"
 #include "boundary/subxact.hpp"
 
 namespace mv::ops {
 
 namespace {
+
+constexpr const char* kRedacted = "(a connection string with a password, not recorded)";
 
 constexpr const char* kMappingHint =
     "Keep passwords in a user mapping: CREATE SERVER src FOREIGN DATA WRAPPER dblink_fdw OPTIONS "
@@ -18,12 +22,24 @@ constexpr const char* kMappingHint =
     "'...'); then "
     "pass source => 'src'.";
 
-bool mentions_password(const std::string& text) {
-    // Whether a connection string or option list carries a password.
+bool is_uri(const std::string& text) {
+    // Whether text is a libpq connection URI (postgresql:// or postgres://).
+    return text.rfind("postgresql://", 0) == 0 || text.rfind("postgres://", 0) == 0;
+}
+
+bool carries_password(const std::string& text) {
+    // Whether a connection string carries a password: a password or sslpassword keyword (also as
+    // a URI parameter), or user:password@ in a URI.
     std::string lower;
     for (char c : text)
         lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    return lower.find("password") != std::string::npos;
+    if (lower.find("password") != std::string::npos) return true;
+    if (!is_uri(text)) return false;
+    size_t start = text.find("://") + 3;
+    size_t end = text.find_first_of("/?", start);
+    std::string authority = text.substr(start, end == std::string::npos ? end : end - start);
+    size_t at = authority.rfind('@');
+    return at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos;
 }
 
 std::string dblink_schema(pg::Spi& spi) {
@@ -41,11 +57,14 @@ std::string dblink_schema(pg::Spi& spi) {
 }
 
 void check_server(pg::Spi& spi, const std::string& server) {
-    // The server exists, uses dblink_fdw or postgres_fdw, keeps no password in its options, and
-    // the current user has a user mapping for it.
+    // The server exists, uses dblink_fdw or postgres_fdw, keeps no password in its options, the
+    // current user may use it (USAGE) and has a user mapping for it (its own or PUBLIC's).
     auto r = spi.exec(
-        "SELECT w.fdwname::pg_catalog.text, COALESCE(pg_catalog.array_to_string(s.srvoptions, ' "
-        "'), '') "
+        "SELECT w.fdwname::pg_catalog.text, "
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_options_to_table(s.srvoptions) o "
+        "WHERE o.option_name OPERATOR(pg_catalog.=) ANY "
+        "('{password,sslpassword}'::pg_catalog.text[])), "
+        "pg_catalog.has_server_privilege(s.oid, 'USAGE') "
         "FROM pg_catalog.pg_foreign_server s "
         "JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid OPERATOR(pg_catalog.=) s.srvfdw "
         "WHERE s.srvname OPERATOR(pg_catalog.=) $1",
@@ -64,26 +83,67 @@ void check_server(pg::Spi& spi, const std::string& server) {
                 "server \"{}\" uses the foreign-data wrapper {}, not dblink_fdw or postgres_fdw",
                 server, fdw))
             .hint("Use a server of dblink_fdw or postgres_fdw.");
-    if (mentions_password(r.first()[1].as_string()))
+    if (r.first()[1].as_bool())
         throw Error(
             sqlstate::invalid_parameter_value,
             fmt::format("server \"{}\" keeps a password in its options, which every role can read",
                         server))
             .hint(kMappingHint);
+    std::string user = spi.scalar("SELECT CURRENT_USER::pg_catalog.text").as_string();
+    if (!r.first()[2].as_bool())
+        throw Error(sqlstate::insufficient_privilege,
+                    fmt::format("permission denied for foreign server {}", server))
+            .detail(
+                fmt::format("Role \"{}\" has no USAGE privilege on server \"{}\".", user, server))
+            .hint(fmt::format("Run GRANT USAGE ON FOREIGN SERVER {} TO {}; as the server's owner.",
+                              pg::quote_ident(server), pg::quote_ident(user)));
     auto m = spi.exec(
         "SELECT 1 FROM pg_catalog.pg_user_mappings WHERE srvname OPERATOR(pg_catalog.=) $1 "
         "AND (usename OPERATOR(pg_catalog.=) CURRENT_USER OR usename OPERATOR(pg_catalog.=) "
         "'public')",
         {pg::Param::text(server)});
     if (m.empty())
-        throw Error(
-            sqlstate::undefined_object,
-            fmt::format("user mapping not found for \"{}\" on server \"{}\"",
-                        spi.scalar("SELECT CURRENT_USER::pg_catalog.text").as_string(), server))
+        throw Error(sqlstate::undefined_object,
+                    fmt::format("user mapping not found for \"{}\" on server \"{}\"", user, server))
             .hint(fmt::format(
                 "Run CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (user '...', password "
                 "'...');",
                 pg::quote_ident(server)));
+}
+
+ErrorInfo explain_failure(ErrorInfo info, const std::string& server, bool creating_view) {
+    // Adds what a failed probe needs: remote errors keep the remote SQLSTATE, message, detail
+    // and hint (dblink marks them with its connection name in the context); a remote side that
+    // refuses the temporary view (no TEMPORARY privilege, read-only), connection and password
+    // failures get a hint of their own.
+    if (info.context.find("on dblink connection named") != std::string::npos) {
+        if (info.detail.empty())
+            info.detail =
+                fmt::format("The error came from the remote database of server \"{}\".", server);
+        if (info.hint.empty() && creating_view && info.sqlstate == "25006")
+            info.hint =
+                "matviews finds the columns through a temporary view on the remote database, "
+                "which a read-only server (a hot standby, default_transaction_read_only) refuses: "
+                "use a server that names the primary.";
+        if (info.hint.empty() && creating_view && info.sqlstate == sqlstate::insufficient_privilege)
+            info.hint =
+                "matviews finds the columns through a temporary view on the remote database: the "
+                "mapped user needs the TEMPORARY privilege on that database, and USAGE on the "
+                "schemas the query names.";
+        if (info.hint.empty()) info.hint = "Check the query against the remote database.";
+    } else if (info.sqlstate == sqlstate::sqlclient_unable_to_establish_sqlconnection &&
+               info.hint.empty()) {
+        info.hint = fmt::format(
+            "Check the options of server {} (host, port, dbname) and the user and password of "
+            "the user mapping.",
+            pg::quote_ident(server));
+    } else if (info.sqlstate == "2F003" && info.hint.empty()) {
+        info.hint = fmt::format(
+            "dblink requires a password for roles that are not superusers: ALTER USER MAPPING "
+            "FOR CURRENT_USER SERVER {} OPTIONS (ADD password '...');",
+            pg::quote_ident(server));
+    }
+    return info;
 }
 
 struct Column {
@@ -95,16 +155,20 @@ std::vector<Column> discover_columns(pg::Spi& spi, const std::string& schema,
                                      const std::string& source, const std::string& sql) {
     // Opens a named dblink connection, builds a temporary view from sql remotely, reads its
     // columns, rolls the remote transaction back and always disconnects.
-    std::string conn = fmt::format("matviews_probe_{}", pg::backend_pid());
+    // dblink's connection names are local to this session, so a fixed name cannot collide.
+    const std::string conn = "matviews_probe";
     std::string ns = pg::quote_ident(schema);
     std::vector<Column> columns;
+    bool creating_view = false;  // whether a failure came from CREATE TEMPORARY VIEW
     auto failure = pg::in_subtransaction([&] {
         spi.exec(fmt::format("SELECT {}.dblink_connect($1, $2)", ns),
                  {pg::Param::text(conn), pg::Param::text(source)});
         spi.exec(fmt::format("SELECT {}.dblink_exec($1, 'BEGIN')", ns), {pg::Param::text(conn)});
+        creating_view = true;
         spi.exec(fmt::format("SELECT {}.dblink_exec($1, $2)", ns),
                  {pg::Param::text(conn),
                   pg::Param::text("CREATE TEMPORARY VIEW matviews_probe AS\n" + sql)});
+        creating_view = false;
         auto r = spi.exec(
             fmt::format("SELECT name, type FROM {}.dblink($1, $2) AS t(name pg_catalog.text, type "
                         "pg_catalog.text)",
@@ -125,34 +189,40 @@ std::vector<Column> discover_columns(pg::Spi& spi, const std::string& schema,
                          "({0}.dblink_get_connections())",
                          ns),
              {pg::Param::text(conn)});
-    if (failure) {
-        ErrorInfo info = *failure;
-        if (info.context.find("dblink") != std::string::npos || info.sqlstate == "08001") {
-            info.detail =
-                info.detail.empty() ? "The error came from the remote database." : info.detail;
-            if (info.hint.empty())
-                info.hint =
-                    "Check the query against the remote database, and the server and user mapping.";
-        }
-        throw Error(info);
-    }
+    if (failure) throw Error(explain_failure(*failure, source, creating_view));
     return columns;
 }
 
 }  // namespace
 
+bool is_connection_string(const std::string& source) {
+    // key=value pairs or a postgresql:// URI, rather than a server name.
+    return is_uri(source) || source.find('=') != std::string::npos;
+}
+
+std::string redact_source(const std::string& source) {
+    // The source as it may be recorded: a connection string with a password is replaced whole.
+    return is_connection_string(source) && carries_password(source) ? kRedacted : source;
+}
+
+void check_source(const std::string& source) {
+    // 22023 for a connection string, with a message of its own when it carries a password.
+    if (!is_connection_string(source)) return;
+    if (carries_password(source))
+        throw Error(sqlstate::invalid_parameter_value,
+                    "the source is a connection string with a password, which would be readable "
+                    "in pg_matviews")
+            .hint(kMappingHint);
+    throw Error(sqlstate::invalid_parameter_value,
+                "source must name a foreign server, not a connection string")
+        .hint(kMappingHint);
+}
+
 std::string remote_query(Context& ctx, const std::string& source, const std::string& sql) {
     // Check, discover, check types locally, assemble.
-    if (source.find('=') != std::string::npos) {
-        if (mentions_password(source))
-            throw Error(sqlstate::invalid_parameter_value,
-                        "the source is a connection string with a password, which would be "
-                        "readable in pg_matviews")
-                .hint(kMappingHint);
-        throw Error(sqlstate::invalid_parameter_value,
-                    "source must name a foreign server, not a connection string")
-            .hint(kMappingHint);
-    }
+    if (redact_source(source) != source)
+        ctx.request.set("source", kRedacted);  // never recorded in matviews.runs
+    check_source(source);
     std::string schema = dblink_schema(ctx.spi);
     check_server(ctx.spi, source);
     std::vector<Column> columns = discover_columns(ctx.spi, schema, source, sql);
