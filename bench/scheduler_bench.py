@@ -484,7 +484,7 @@ mv_idle_ticks = (idle["procs"]["matviews launcher"]["cpu_pct_ticks"]
 
 lines = []
 w = lines.append
-w(f"# Scheduler benchmark (SPEC §9 P4)\n")
+w("# Scheduler benchmark (SPEC §9 P4)\n")
 w(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
   f"machine: {os.cpu_count()} cores ({cpu_model}), load average at the end {' '.join(loadavg)}")
 w(f"- PostgreSQL {server_version}; matviews {os.environ.get('BENCH_GIT_REV', '?')}, "
