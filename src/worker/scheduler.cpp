@@ -123,6 +123,9 @@ class JobLauncher final : public sched::Launcher {
         bool resolved = false;
         bool inserted = false;
         pg::in_transaction([&](pg::Spi& spi) {
+            // Not worth a WAL flush on the way to starting a job: recover() handles a run a
+            // crash would lose, and the job's own commits flush.
+            spi.exec("SET LOCAL synchronous_commit = off");
             if (l.run_id) {
                 run_id = *l.run_id;
             } else {
@@ -266,8 +269,10 @@ class SchedulerProcess {
             bool again = !launcher_.ended.empty();
             launcher_.ended.clear();
             if (again) continue;
+            TimePoint wake_at = pg::now() + nap;  // absolute: the write below must not delay it
             write_next_run_times();
-            long nap_ms = static_cast<long>((nap + kMillisecond - 1) / kMillisecond);
+            Duration left = std::max<Duration>(0, wake_at - pg::now());
+            long nap_ms = static_cast<long>((left + kMillisecond - 1) / kMillisecond);
             wait_latch(std::max(1L, std::min<long>(nap_ms, settings.scheduler_naptime_ms)));
         }
     }
@@ -468,6 +473,7 @@ class SchedulerProcess {
         if (changes.empty()) return;
         try {
             pg::in_transaction([&](pg::Spi& spi) {
+                spi.exec("SET LOCAL synchronous_commit = off");  // display only
                 for (const auto& [id, next] : changes)
                     spi.exec(
                         "UPDATE matviews.definitions SET next_run_at = pg_catalog.to_timestamp($2 "
