@@ -40,10 +40,11 @@ void define_gucs() {
                             GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "matviews.swap_lock_timeout",
-        "How long one attempt of a swap waits for the view's exclusive lock.",
-        "Readers that arrive while a swap waits queue behind it for at most this "
-        "long; then the swap lets go, backs off and retries. 0 means never queue: "
-        "each attempt takes the lock only if it is free at once (NOWAIT).",
+        "The longest a swap's lock attempt may make readers queue behind it.",
+        "A swap first waits for the sessions holding the view without joining its lock queue, "
+        "then takes the lock only if it is free; only when readers keep taking it back does an "
+        "attempt queue, for at most this long. 0: attempts never wait at all (NOWAIT, then "
+        "sleep and retry).",
         &settings.swap_lock_timeout_ms, 100, 0, 60 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr,
         nullptr, nullptr);
     DefineCustomIntVariable(

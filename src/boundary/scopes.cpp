@@ -13,6 +13,9 @@ extern "C" {
 #include "storage/latch.h"
 #include "utils/wait_event.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/sinvaladt.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
@@ -188,11 +191,40 @@ void lock_relation_exclusive(Oid relid, bool nowait) {
     if (nowait) {
         bool ok = call([&] { return ConditionalLockRelationOid(relid, AccessExclusiveLock); });
         if (!ok)
-            throw Error(sqlstate::lock_not_available,
-                        fmt::format("could not obtain lock on relation {} without waiting", relid));
+            throw Error(sqlstate::lock_not_available, kRelationBusy)
+                .detail(fmt::format("Relation OID {}.", relid));
         return;
     }
     call([&] { LockRelationOid(relid, AccessExclusiveLock); });
+}
+
+void wait_for_lockers(Oid relid) {
+    // GetLockConflicts, cancel autovacuum holders, then WaitForLockers (waits on the holders'
+    // virtual transaction locks, not on the relation's lock).
+    int cancelled = call([&] {
+        LOCKTAG tag;
+        SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+        int n = 0;
+        VirtualTransactionId* holders = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
+        for (; VirtualTransactionIdIsValid(*holders); holders++) {
+            PGPROC* proc = BackendIdGetProc(holders->backendId);
+            if (proc == NULL) continue;
+            LWLockAcquire(ProcArrayLock, LW_SHARED);
+            uint8 flags = ProcGlobal->statusFlags[proc->pgxactoff];
+            int pid = proc->pid;
+            LWLockRelease(ProcArrayLock);
+            if ((flags & PROC_IS_AUTOVACUUM) && !(flags & PROC_VACUUM_FOR_WRAPAROUND) && pid != 0) {
+                ereport(LOG, (errmsg("matviews: cancelling autovacuum (PID %d) that blocks a swap "
+                                     "of relation %u",
+                                     pid, relid)));
+                kill(pid, SIGINT);
+                n++;
+            }
+        }
+        WaitForLockers(tag, AccessExclusiveLock, false);
+        return n;
+    });
+    (void)cancelled;
 }
 
 void sleep_ms(long ms) {

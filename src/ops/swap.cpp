@@ -105,7 +105,6 @@ long backoff_ms(int attempt) {
     return static_cast<long>(base * (0.5 + 0.5 * pg::random_fraction()));
 }
 
-
 void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
     // CREATE VIEW / MATERIALIZED VIEW (empty) from the captured definition, then owner, grants,
     // comments, indexes, triggers and rules, then REFRESH of a materialized view that was
@@ -170,26 +169,42 @@ void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std
 }  // namespace
 
 void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
-    // AccessExclusiveLock on each relation, in the given order, with a short lock_timeout per
-    // attempt (or none at all: NOWAIT), each attempt in its own subtransaction so a timed-out
-    // attempt leaves nothing held or queued; backs off between attempts and gives up with 55P03
-    // after matviews.swap_lock_attempts.
+    // AccessExclusiveLock on each relation, in the given order, so that readers never queue
+    // behind the attempt: each attempt first waits, outside the lock queue, for the transactions
+    // that now hold conflicting locks (a long-running reader; autovacuum is cancelled), for at
+    // most the backoff of that attempt, then takes every lock only if it is free at once. Only
+    // when the locks are found taken again several times in a row (readers back to back) does
+    // an attempt queue, for at most matviews.swap_lock_timeout. With matviews.swap_lock_timeout
+    // = 0 an attempt never waits for anything: it takes the locks if they are free at once and
+    // otherwise sleeps the backoff. Each attempt runs in its own subtransaction, so a failed one
+    // leaves nothing held or queued; after matviews.swap_lock_attempts it gives up with 55P03.
+    constexpr int kFreeAttempts = 3;  // attempts that found the locks busy before one queues
     const int attempts = settings.swap_lock_attempts;
     const int timeout = settings.swap_lock_timeout_ms;
     auto started = std::chrono::steady_clock::now();
+    int busy = 0;
     for (int attempt = 1;; attempt++) {
+        bool queue = timeout > 0 && busy >= kFreeAttempts;
+        bool wait_for_holders = timeout > 0 && !queue;
         auto failure = pg::in_subtransaction([&] {
             pg::GucScope guc;
-            if (timeout > 0) guc.set("lock_timeout", std::to_string(timeout));
-            for (Oid relid : relations) pg::lock_relation_exclusive(relid, timeout == 0);
+            if (timeout > 0)
+                guc.set("lock_timeout", std::to_string(queue ? timeout : backoff_ms(attempt)));
+            if (wait_for_holders)
+                for (Oid relid : relations) pg::wait_for_lockers(relid);
+            for (Oid relid : relations) pg::lock_relation_exclusive(relid, !queue);
         });
         // Recorded in the response whether the swap goes on or gives up.
         ctx.response.set("lock_attempts", attempt);
         ctx.response.set("lock_wait_ms", std::chrono::duration<double, std::milli>(
                                              std::chrono::steady_clock::now() - started)
                                              .count());
-        if (!failure) return;
+        if (!failure) {
+            if (queue) ctx.response.set("lock_queued", true);
+            return;
+        }
         if (failure->sqlstate != sqlstate::lock_not_available) throw Error(*failure);
+        busy = failure->message == pg::kRelationBusy ? busy + 1 : 0;
         if (attempt >= attempts)
             throw Error(
                 sqlstate::lock_not_available,
@@ -200,7 +215,10 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
                 .hint(
                     "Retry later, find the long-running session in pg_stat_activity, or raise "
                     "matviews.swap_lock_attempts.");
-        pg::sleep_ms(backoff_ms(attempt));
+        if (timeout == 0)
+            pg::sleep_ms(backoff_ms(attempt));
+        else if (busy > 0)
+            pg::sleep_ms(1 + static_cast<long>(4 * pg::random_fraction()));  // desynchronize
     }
 }
 

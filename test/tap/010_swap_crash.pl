@@ -130,7 +130,7 @@ $reader->query_safe('SELECT count(*) FROM crash_mv');
 $swap = start_swap('SET matviews.swap_lock_attempts = 1000;');
 ok( $node->poll_query_until('postgres',
 		q{SELECT count(*) = 1 FROM pg_stat_activity
-		  WHERE application_name = 'crash_swapper' AND wait_event_type = 'Extension'}),
+		  WHERE application_name = 'crash_swapper' AND wait_event_type IN ('Extension', 'Lock')}),
 	'the swap sleeps between lock attempts');
 $pid = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE application_name = 'crash_swapper'});

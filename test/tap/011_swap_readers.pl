@@ -75,7 +75,7 @@ is($long->query_safe('SELECT count(*) FROM readers_mv'), '10000', 'the long read
 my $swap = start_swap('SET matviews.swap_lock_attempts = 1000;');
 ok( $node->poll_query_until('postgres',
 		q{SELECT count(*) = 1 FROM pg_stat_activity
-		  WHERE application_name = 'readers_swapper' AND wait_event_type = 'Extension'}),
+		  WHERE application_name = 'readers_swapper' AND wait_event_type IN ('Extension', 'Lock')}),
 	'the swap has failed an attempt and backs off');
 my $reader = $node->background_psql('postgres');
 my $slowest = point_reads($reader);
