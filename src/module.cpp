@@ -21,7 +21,7 @@ Settings settings;
 
 namespace {
 
-extern "C" bool check_timezone(char** newval, void** extra, GucSource source) {
+extern "C" bool matviews_check_timezone(char** newval, void** extra, GucSource source) {
     // A time zone name PostgreSQL knows (pg_tzset).
     if (*newval == nullptr || pg_tzset(*newval) == nullptr) {
         GUC_check_errdetail("\"%s\" is not a time zone PostgreSQL knows.", *newval ? *newval : "");
@@ -59,8 +59,8 @@ void define_gucs() {
         "max_workers jobs plus one launcher and one scheduler per database with matviews.",
         &settings.max_workers, 2, 1, 256, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("matviews.timezone", "The time zone of cron schedules.", nullptr,
-                               &settings.timezone, "UTC", PGC_SIGHUP, 0, check_timezone, nullptr,
-                               nullptr);
+                               &settings.timezone, "UTC", PGC_SIGHUP, 0, matviews_check_timezone,
+                               nullptr, nullptr);
     DefineCustomIntVariable(
         "matviews.runs_retention", "How long finished runs stay in matviews.runs.",
         "The scheduler deletes older finished runs about once a minute. 0 keeps them forever.",

@@ -17,7 +17,7 @@ struct Findings {
     bool select_into;
 };
 
-extern "C" bool find_forbidden(Node* node, void* context) {
+extern "C" bool matviews_find_forbidden(Node* node, void* context) {
     // raw_expression_tree_walker callback: records data-modifying statements and SELECT INTO.
     if (node == NULL) return false;
     Findings* f = static_cast<Findings*>(context);
@@ -31,7 +31,8 @@ extern "C" bool find_forbidden(Node* node, void* context) {
         return true;
     }
     // PostgreSQL 15 declares the walker as bool (*)(); void (*)(void) converts to and from any.
-    auto walker = reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(find_forbidden));
+    auto walker =
+        reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)(void)>(matviews_find_forbidden));
     return raw_expression_tree_walker(node, walker, context);
 }
 
@@ -90,7 +91,7 @@ std::string check_single_query(const std::string& sql) {
             .hint(kQueryHint);
     Findings f{T_Invalid, false};
     Node* stmt = raw->stmt;
-    pg::call([&] { (void)find_forbidden(stmt, &f); });
+    pg::call([&] { (void)matviews_find_forbidden(stmt, &f); });
     if (f.select_into)
         throw Error(sqlstate::feature_not_supported, "a view's query cannot use SELECT INTO")
             .hint("Remove the INTO clause; matviews stores the result in the view itself.");

@@ -12,19 +12,6 @@ namespace mv::ops {
 
 namespace {
 
-void warn_if_no_worker(Context& ctx) {
-    // SPEC §1: without the preloaded worker the request is recorded, with a warning.
-    if (worker::preloaded() && worker::launcher_running()) return;
-    ctx.response.set("warning",
-                     worker::preloaded()
-                         ? "no matviews worker is running (the launcher is not up, e.g. on a "
-                           "standby); the request "
-                           "is recorded and runs once a worker serves this database"
-                         : "no matviews worker is running: add matviews to "
-                           "shared_preload_libraries and restart; "
-                           "the request is recorded and runs once a worker serves this database");
-}
-
 catalog::Definition require_definition(Context& ctx, const catalog::RelationInfo& rel) {
     // The view's definition; 42704 with a hint to adopt it otherwise.
     auto def = definition_of(ctx, rel);
@@ -136,6 +123,10 @@ Json enqueue(const EnqueueArgs& a) {
         if (a.strategy) check_strategy(*a.strategy, "strategy");
         catalog::RelationInfo rel = catalog::require_matview(q);
         ctx.view = rel.quoted;
+        ctx.request.set(
+            "run_at",
+            ctx.spi.scalar("SELECT $1::pg_catalog.text", {pg::Param::timestamptz(a.run_at)})
+                .as_string());
         auto def = definition_of(ctx, rel);
         catalog::require_owner(rel);
         ctx.strategy =

@@ -2,6 +2,7 @@
 #include "ops/common.hpp"
 
 #include "boundary/scopes.hpp"
+#include "worker/shmem.hpp"
 
 namespace mv::ops {
 
@@ -148,6 +149,19 @@ std::string unique_index_hint(const catalog::RelationInfo& rel, const OptTextLis
         "Run: CREATE UNIQUE INDEX ON {} (<columns that identify a row>); or set them with "
         "matviews.alter({}, unique_index_columns => ARRAY['...']).",
         rel.quoted, pg::quote_literal(rel.quoted));
+}
+
+void warn_if_no_worker(Context& ctx) {
+    // SPEC §1: without the preloaded worker the request is recorded, with a warning.
+    if (worker::preloaded() && worker::launcher_running()) return;
+    ctx.response.set("warning",
+                     worker::preloaded()
+                         ? "no matviews worker is running (the launcher is not up, e.g. on a "
+                           "standby); the request "
+                           "is recorded and runs once a worker serves this database"
+                         : "no matviews worker is running: add matviews to "
+                           "shared_preload_libraries and restart; "
+                           "the request is recorded and runs once a worker serves this database");
 }
 
 }  // namespace mv::ops

@@ -41,6 +41,9 @@ bool drop_unique_index(Context& ctx, const catalog::RelationInfo& rel,
 // The exact CREATE UNIQUE INDEX a user can run to allow CONCURRENTLY on rel.
 std::string unique_index_hint(const catalog::RelationInfo& rel, const OptTextList& columns);
 
+// Adds response.warning when no matviews worker runs to carry out background work (SPEC §1).
+void warn_if_no_worker(Context& ctx);
+
 // 22023 unless columns is a non-empty list of non-empty names.
 void check_index_columns(const std::vector<std::string>& columns);
 

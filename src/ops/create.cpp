@@ -86,7 +86,7 @@ void create_body(Context& ctx, const CreateArgs& a) {
     if (existing) {
         // The exclusive lock the DROP needs, taken with short attempts so that readers never
         // queue behind a create(force) waiting for a long reader.
-        take_exclusive_locks(ctx, {existing->oid});
+        take_exclusive_locks(ctx, {existing->oid}, "create");
         ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", ctx.view));
     }
     if (def) {
@@ -116,6 +116,7 @@ void create_body(Context& ctx, const CreateArgs& a) {
     if (schedule) {
         d.schedule = schedule->to_string();
         ctx.response.set("schedule", *d.schedule);
+        warn_if_no_worker(ctx);
     }
     ctx.definition_id = ctx.store.insert(d);
     ctx.response.set("definition_id", static_cast<long long>(*ctx.definition_id));

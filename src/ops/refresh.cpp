@@ -35,10 +35,8 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
         swap_into(ctx, rel, def, std::nullopt);
         ctx.response.set("strategy", strategy);
         ctx.row_count_after = ctx.count_rows(*catalog::find_relation(q), rcs);
-        if (cascade) {
-            for (auto& d : catalog::dependents(ctx.spi, catalog::find_relation(q)->oid))
-                if (d.relkind == 'm') cascade->push_back(std::move(d));
-        }
+        // A swap re-creates and repopulates every dependent materialized view itself: cascade
+        // has nothing left to refresh.
         return;
     }
     bool concurrently = strategy == "concurrent";

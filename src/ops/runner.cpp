@@ -155,7 +155,9 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
     outcome.meta.set("response", response);
     store.finish_run(outcome);
     if (op.counts_as_refresh && ctx.definition_id && outcome.status != "skipped")
-        store.record_outcome(*ctx.definition_id, !failure);
+        // A call refused for lack of privileges says nothing about the view's health.
+        if (!failure || failure->sqlstate != sqlstate::insufficient_privilege)
+            store.record_outcome(*ctx.definition_id, !failure);
 
     Json out = Json::object();
     out.set("status", failure ? "error" : ctx.status);

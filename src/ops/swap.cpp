@@ -168,7 +168,7 @@ void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std
 
 }  // namespace
 
-void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
+void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations, const char* purpose) {
     // AccessExclusiveLock on each relation, in the given order, so that readers never queue
     // behind the attempt: each attempt first waits, outside the lock queue, for the transactions
     // that now hold conflicting locks (a long-running reader; autovacuum is cancelled), for at
@@ -206,9 +206,9 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations) {
         if (failure->sqlstate != sqlstate::lock_not_available) throw Error(*failure);
         busy = failure->message == pg::kRelationBusy ? busy + 1 : 0;
         if (attempt >= attempts)
-            throw Error(
-                sqlstate::lock_not_available,
-                fmt::format("could not lock {} for the swap after {} attempts", ctx.view, attempts))
+            throw Error(sqlstate::lock_not_available,
+                        fmt::format("could not lock {} for the {} after {} attempts", ctx.view,
+                                    purpose, attempts))
                 .detail(
                     "Another session held the view (for example a long-running query) every time "
                     "the swap tried; the old view is untouched.")
@@ -311,7 +311,7 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
     std::vector<Oid> lock_order;
     for (auto it = deps.rbegin(); it != deps.rend(); ++it) lock_order.push_back(it->rel.oid);
     lock_order.push_back(rel.oid);
-    take_exclusive_locks(ctx, lock_order);
+    take_exclusive_locks(ctx, lock_order, "swap");
     for (auto it = deps.rbegin(); it != deps.rend(); ++it)
         ctx.execute(fmt::format("DROP {} {}", kind_of(it->rel.relkind), it->rel.quoted));
     ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", rel.quoted));

@@ -10,7 +10,8 @@ namespace mv::ops {
 // long: each attempt waits at most matviews.swap_lock_timeout (0: NOWAIT) in its own
 // subtransaction, attempts back off with jitter, and after matviews.swap_lock_attempts it gives
 // up with 55P03, holding nothing. Records lock_attempts and lock_wait_ms in the response.
-void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations);
+// purpose names the operation in the give-up message ("swap", "create").
+void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations, const char* purpose);
 
 // Rebuilds rel from new_sql (or its stored query) under a temporary name with every index,
 // privilege, comment and storage setting of the old one, then, holding the exclusive lock only

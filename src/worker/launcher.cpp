@@ -29,7 +29,7 @@ namespace {
 constexpr const char* kLauncherName = "matviews launcher";
 constexpr size_t kMaxProbesAtOnce = 4;
 
-extern "C" void launcher_exit(int, Datum) {
+extern "C" void matviews_launcher_exit(int, Datum) {
     // Exit callback: unpublish the launcher.
     launcher_detach();
 }
@@ -86,7 +86,7 @@ void launcher_loop(Datum) {
     set_application_name(kLauncherName);
     report_activity("");
     launcher_attach();
-    pg::call([] { before_shmem_exit(launcher_exit, 0); });
+    pg::call([] { before_shmem_exit(matviews_launcher_exit, 0); });
     pg::log(pg::LogLevel::log, "matviews launcher started");
 
     std::map<Oid, BackgroundWorkerHandle*> schedulers;

@@ -46,10 +46,10 @@ struct RunningJob {
     sched::ViewId view_id;
 };
 
-// The running jobs by run id (owned by the SchedulerProcess), for scheduler_exit.
+// The running jobs by run id (owned by the SchedulerProcess), for matviews_scheduler_exit.
 const std::map<int64_t, RunningJob>* g_running = nullptr;
 
-extern "C" void scheduler_exit(int, Datum) {
+extern "C" void matviews_scheduler_exit(int, Datum) {
     // Detaches from shared memory; when the database is needed alone (DROP DATABASE and
     // friends), first asks the postmaster to terminate the jobs, which are connected to it too.
     // TerminateBackgroundWorker only sets a flag and signals the postmaster: it cannot raise.
@@ -176,7 +176,8 @@ class JobLauncher final : public sched::Launcher {
             args.connect_as_role = owner.first()[1].as_bool();
             args.run_id = run_id;
             spi.exec(
-                "UPDATE matviews.runs SET role = $2::pg_catalog.name, owner = $2::pg_catalog.name "
+                "UPDATE matviews.runs SET owner = $2::pg_catalog.name, role = CASE WHEN trigger "
+                "OPERATOR(pg_catalog.=) 'queue' THEN role ELSE $2::pg_catalog.name END "
                 "WHERE id OPERATOR(pg_catalog.=) $1",
                 {pg::Param::int8(run_id), pg::Param::text(owner.first()[2].as_string())});
             resolved = true;
@@ -209,7 +210,7 @@ class SchedulerProcess {
               clock_, launcher_, options(),
               pg::time_zone(settings.timezone ? settings.timezone : "UTC"),
               seeded_random(static_cast<uint64_t>(MyProcPid) ^ static_cast<uint64_t>(pg::now()))) {
-        // Publishes the running jobs to scheduler_exit for as long as this object lives.
+        // Publishes the running jobs to matviews_scheduler_exit for as long as this object lives.
         g_running = &launcher_.running;
     }
     ~SchedulerProcess() { g_running = nullptr; }
@@ -514,7 +515,7 @@ void scheduler_main(Datum arg) {
     pg::call([&] { BackgroundWorkerInitializeConnectionByOid(g_database, InvalidOid, 0); });
     set_application_name("matviews scheduler");
     report_activity("");
-    pg::call([] { before_shmem_exit(scheduler_exit, 0); });
+    pg::call([] { before_shmem_exit(matviews_scheduler_exit, 0); });
     if (!extension_installed()) {
         g_installed = false;
         return;

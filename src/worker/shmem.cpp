@@ -49,13 +49,13 @@ bool definitions_pending = false;
 bool scheduler_request_pending = false;
 bool callback_registered = false;
 
-extern "C" void request_shmem() {
+extern "C" void matviews_request_shmem() {
     // shmem_request_hook: reserve our struct.
     if (prev_request_hook) prev_request_hook();
     RequestAddinShmemSpace(MAXALIGN(sizeof(SharedState)));
 }
 
-extern "C" void startup_shmem() {
+extern "C" void matviews_startup_shmem() {
     // shmem_startup_hook: create or attach our struct.
     if (prev_startup_hook) prev_startup_hook();
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
@@ -81,7 +81,7 @@ DbSlot* find_slot(Oid dboid, bool create) {
     return free_slot;
 }
 
-extern "C" void at_xact_end(XactEvent event, void*) {
+extern "C" void matviews_at_xact_end(XactEvent event, void*) {
     // Commit: bump the definitions version and wake the scheduler. Abort: forget.
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
         if (wake_pending && shared != nullptr) {
@@ -107,9 +107,9 @@ extern "C" void at_xact_end(XactEvent event, void*) {
 void install_shmem_hooks() {
     // Chains our hooks in front of any others.
     prev_request_hook = shmem_request_hook;
-    shmem_request_hook = request_shmem;
+    shmem_request_hook = matviews_request_shmem;
     prev_startup_hook = shmem_startup_hook;
-    shmem_startup_hook = startup_shmem;
+    shmem_startup_hook = matviews_startup_shmem;
 }
 
 bool preloaded() {
@@ -288,7 +288,7 @@ void request_scheduler(Oid dboid) {
 void ensure_callback() {
     // Registers the transaction callback once per backend.
     if (callback_registered) return;
-    pg::call([] { RegisterXactCallback(at_xact_end, nullptr); });
+    pg::call([] { RegisterXactCallback(matviews_at_xact_end, nullptr); });
     callback_registered = true;
 }
 
