@@ -5,6 +5,7 @@
 #pragma once
 
 #include "boundary/spi.hpp"
+#include "core/names.hpp"
 
 namespace mv::catalog {
 
@@ -47,6 +48,10 @@ class Store {
     std::optional<Definition> find(const std::string& schema, const std::string& name);
     // The definition of an unqualified name: the first schema of search_path that has one.
     std::optional<Definition> find_in_search_path(const std::string& name);
+    // The definition of a parsed name: its schema's, or found through search_path.
+    std::optional<Definition> find(const QualifiedName& q) {
+        return q.schema ? find(*q.schema, q.name) : find_in_search_path(q.name);
+    }
     int64_t insert(const Definition& d);
     // Writes every setting of d (by id) and bumps updated_at.
     void update(const Definition& d);

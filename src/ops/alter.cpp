@@ -29,9 +29,7 @@ void alter_body(Context& ctx, const AlterArgs& a) {
     if (rel) ctx.view = rel->quoted;
     if (rel && rel->relkind != 'm') catalog::throw_not_matview(*rel);
     std::optional<catalog::Definition> def =
-        rel ? ctx.store.find(rel->schema, rel->name)
-            : (q.schema ? ctx.store.find(*q.schema, q.name)
-                        : ctx.store.find_in_search_path(q.name));
+        rel ? ctx.store.find(rel->schema, rel->name) : ctx.store.find(q);
     if (!rel && def) ctx.view = pg::quote_qualified(def->schema, def->name);
     if (!def)
         throw Error(sqlstate::undefined_object,

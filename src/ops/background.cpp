@@ -48,7 +48,7 @@ void schedule_body(Context& ctx, const OptText& name, const OptText& schedule) {
 catalog::Definition definition_of_missing_view(Context& ctx, const QualifiedName& q) {
     // The definition of a view that no longer exists (dropped behind matviews' back), for its
     // owner; 42P01 as for any missing view when there is none.
-    auto def = q.schema ? ctx.store.find(*q.schema, q.name) : ctx.store.find_in_search_path(q.name);
+    auto def = ctx.store.find(q);
     if (!def)
         throw Error(sqlstate::undefined_table,
                     fmt::format("materialized view {} does not exist",

@@ -20,7 +20,7 @@ std::string describe(const std::vector<catalog::Dependent>& deps) {
 
 void delete_missing(Context& ctx, const DeleteArgs& a, const QualifiedName& q) {
     // The view does not exist: remove a kept definition, skip, or fail.
-    auto def = q.schema ? ctx.store.find(*q.schema, q.name) : ctx.store.find_in_search_path(q.name);
+    auto def = ctx.store.find(q);
     ctx.view = def ? pg::quote_qualified(def->schema, def->name) : display_name(q);
     if (def && !a.keep_definition) {
         ctx.definition_id = def->id;

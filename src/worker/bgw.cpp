@@ -50,6 +50,30 @@ void report_activity(const std::string& activity) {
         [&] { pgstat_report_activity(idle ? STATE_IDLE : STATE_RUNNING, idle ? nullptr : a); });
 }
 
+BackgroundWorker describe_worker(const char* function, const std::string& name, const char* type,
+                                 int restart_time, Datum main_arg, pid_t notify_pid) {
+    // Fills the fields every matviews process shares.
+    BackgroundWorker w;
+    std::memset(&w, 0, sizeof w);
+    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    w.bgw_restart_time = restart_time;
+    strlcpy(w.bgw_library_name, "matviews", BGW_MAXLEN);
+    strlcpy(w.bgw_function_name, function, BGW_MAXLEN);
+    strlcpy(w.bgw_name, name.c_str(), BGW_MAXLEN);
+    strlcpy(w.bgw_type, type, BGW_MAXLEN);
+    w.bgw_main_arg = main_arg;
+    w.bgw_notify_pid = notify_pid;
+    return w;
+}
+
+BackgroundWorkerHandle* start_dynamic_worker(BackgroundWorker& w) {
+    // RegisterDynamicBackgroundWorker under the guard.
+    BackgroundWorkerHandle* handle = nullptr;
+    bool ok = pg::call([&] { return RegisterDynamicBackgroundWorker(&w, &handle); });
+    return ok ? handle : nullptr;
+}
+
 void set_application_name(const std::string& name) {
     // SetConfigOption("application_name"), which also reports it to pgstat.
     const char* n = name.c_str();

@@ -4,6 +4,10 @@
 
 #include "boundary/guard.hpp"
 
+extern "C" {
+#include "postmaster/bgworker.h"
+}
+
 namespace mv::worker {
 
 // SIGHUP sets the reload flag, SIGTERM ends the process at the next interrupt check; then
@@ -16,6 +20,14 @@ bool wait_latch(long timeout_ms);
 
 // Rereads the configuration files if SIGHUP arrived since the last call; true when it did.
 bool reload_config_if_requested();
+
+// A BackgroundWorker of this library: name and type as shown in pg_stat_activity, the entry
+// function, restart policy; with database connection and shared memory access, started once
+// recovery has finished, notifying notify_pid (0: nobody) when it starts and stops.
+BackgroundWorker describe_worker(const char* function, const std::string& name, const char* type,
+                                 int restart_time, Datum main_arg, pid_t notify_pid);
+// Registers a dynamic background worker; nullptr when no slot is free.
+BackgroundWorkerHandle* start_dynamic_worker(BackgroundWorker& w);
 
 // Shows `activity` in pg_stat_activity.query (running), or idle when empty.
 void report_activity(const std::string& activity);

@@ -77,22 +77,13 @@ void job_main(Datum) {
 
 BackgroundWorkerHandle* start_job(const JobArgs& args) {
     // Registers the dynamic worker, notifying the scheduler when it stops.
-    BackgroundWorker w;
-    std::memset(&w, 0, sizeof w);
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    w.bgw_restart_time = BGW_NEVER_RESTART;
-    strlcpy(w.bgw_library_name, "matviews", BGW_MAXLEN);
-    strlcpy(w.bgw_function_name, "matviews_job_main", BGW_MAXLEN);
-    snprintf(w.bgw_name, BGW_MAXLEN, "matviews job for run %lld",
-             static_cast<long long>(args.run_id));
-    strlcpy(w.bgw_type, "matviews job", BGW_MAXLEN);
+    BackgroundWorker w =
+        describe_worker("matviews_job_main",
+                        fmt::format("matviews job for run {}", static_cast<long long>(args.run_id)),
+                        "matviews job", BGW_NEVER_RESTART, (Datum)0, MyProcPid);
     static_assert(sizeof(JobArgs) <= BGW_EXTRALEN, "JobArgs must fit in bgw_extra");
     std::memcpy(w.bgw_extra, &args, sizeof args);
-    w.bgw_notify_pid = MyProcPid;
-    BackgroundWorkerHandle* handle = nullptr;
-    bool ok = pg::call([&] { return RegisterDynamicBackgroundWorker(&w, &handle); });
-    return ok ? handle : nullptr;
+    return start_dynamic_worker(w);
 }
 
 }  // namespace mv::worker

@@ -63,20 +63,10 @@ std::vector<Oid> list_databases() {
 
 BackgroundWorkerHandle* start_scheduler(Oid dboid) {
     // Registers a dynamic scheduler worker for the database; nullptr when no slot is free.
-    BackgroundWorker w;
-    std::memset(&w, 0, sizeof w);
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    w.bgw_restart_time = BGW_NEVER_RESTART;
-    strlcpy(w.bgw_library_name, "matviews", BGW_MAXLEN);
-    strlcpy(w.bgw_function_name, "matviews_scheduler_main", BGW_MAXLEN);
-    snprintf(w.bgw_name, BGW_MAXLEN, "matviews scheduler for database %u", dboid);
-    strlcpy(w.bgw_type, "matviews scheduler", BGW_MAXLEN);
-    w.bgw_main_arg = ObjectIdGetDatum(dboid);
-    w.bgw_notify_pid = MyProcPid;
-    BackgroundWorkerHandle* handle = nullptr;
-    bool ok = pg::call([&] { return RegisterDynamicBackgroundWorker(&w, &handle); });
-    return ok ? handle : nullptr;
+    BackgroundWorker w = describe_worker(
+        "matviews_scheduler_main", fmt::format("matviews scheduler for database {}", dboid),
+        "matviews scheduler", BGW_NEVER_RESTART, ObjectIdGetDatum(dboid), MyProcPid);
+    return start_dynamic_worker(w);
 }
 
 void launcher_loop(Datum) {
@@ -135,16 +125,9 @@ void launcher_loop(Datum) {
 }  // namespace
 
 void register_launcher() {
-    // Fills in a BackgroundWorker and registers it with the postmaster.
-    BackgroundWorker w;
-    std::memset(&w, 0, sizeof w);
-    w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    w.bgw_restart_time = 5;
-    strlcpy(w.bgw_library_name, "matviews", BGW_MAXLEN);
-    strlcpy(w.bgw_function_name, "matviews_launcher_main", BGW_MAXLEN);
-    strlcpy(w.bgw_name, kLauncherName, BGW_MAXLEN);
-    strlcpy(w.bgw_type, kLauncherName, BGW_MAXLEN);
+    // Registers the launcher with the postmaster; it restarts it 5 s after it ends.
+    BackgroundWorker w =
+        describe_worker("matviews_launcher_main", kLauncherName, kLauncherName, 5, (Datum)0, 0);
     pg::call([&] { RegisterBackgroundWorker(&w); });
 }
 
