@@ -15,6 +15,7 @@ DECLARE
     ok boolean;
 BEGIN
     LOOP
+        PERFORM pg_stat_clear_snapshot();  -- pg_stat_activity is otherwise frozen at first read
         EXECUTE q INTO ok;
         IF ok THEN RETURN true; END IF;
         IF clock_timestamp() > deadline THEN RETURN false; END IF;

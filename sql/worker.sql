@@ -12,22 +12,6 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE;
 END $$;
--- mvtest_wait_for for queries on pg_stat_activity, whose contents a transaction otherwise sees
--- frozen at its first read.
-CREATE FUNCTION mvtest_wait_for_activity(q text, timeout interval DEFAULT '30 seconds')
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    deadline timestamptz := clock_timestamp() + timeout;
-    ok boolean;
-BEGIN
-    LOOP
-        PERFORM pg_stat_clear_snapshot();
-        EXECUTE q INTO ok;
-        IF ok THEN RETURN true; END IF;
-        IF clock_timestamp() > deadline THEN RETURN false; END IF;
-        PERFORM pg_sleep(0.02);
-    END LOOP;
-END $$;
 -- Sleeps as long as wk_nap says: slow refreshes whose length the test controls.
 CREATE TABLE wk_nap (seconds float8 NOT NULL);
 INSERT INTO wk_nap VALUES (0);
@@ -35,7 +19,7 @@ CREATE FUNCTION mvtest_nap() RETURNS int LANGUAGE sql AS
     'SELECT 1 FROM pg_sleep((SELECT seconds FROM wk_nap))';
 
 -- This database has a scheduler, visible with its application name.
-SELECT mvtest_wait_for_activity($$
+SELECT mvtest_wait_for($$
     SELECT count(*) = 1 FROM pg_stat_activity
     WHERE datname = current_database() AND backend_type = 'matviews scheduler'
       AND application_name = 'matviews scheduler'$$) AS scheduler_running;
@@ -121,7 +105,7 @@ SELECT role, owner FROM matviews.runs WHERE id = :nologin_run;
 SELECT r->>'status' AS status FROM matviews.create('wk_slow', 'SELECT mvtest_nap() AS x') r;
 UPDATE wk_nap SET seconds = 1.5;
 SELECT (r->>'run_id')::bigint AS slow_run FROM matviews.enqueue('wk_slow') r \gset
-SELECT mvtest_wait_for_activity($$
+SELECT mvtest_wait_for($$
     SELECT count(*) = 1 FROM pg_stat_activity
     WHERE datname = current_database() AND backend_type = 'matviews job'
       AND application_name = 'matviews job'

@@ -43,6 +43,11 @@ Param Param::boolean(bool v) {
 Param Param::oid(Oid v) {
     return Param{OIDOID, ObjectIdGetDatum(v), false};
 }
+Param Param::opt_int8(const std::optional<int64_t>& v) {
+    // An int8 parameter that may be null.
+    return v ? int8(*v) : null(INT8OID);
+}
+
 Param Param::null(Oid type) {
     return Param{type, 0, true};
 }

@@ -17,6 +17,7 @@ struct Param {
     static Param text(std::string_view s);
     static Param opt_text(const std::optional<std::string>& s);
     static Param int8(int64_t v);
+    static Param opt_int8(const std::optional<int64_t>& v);
     static Param int4(int32_t v);
     static Param float8(double v);
     static Param boolean(bool v);

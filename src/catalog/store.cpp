@@ -175,9 +175,8 @@ int64_t Store::enqueue_run(const std::string& view, std::optional<int64_t> defin
         "run_at, role, owner, meta) "
         "VALUES ($1, $2, $3, $4, 'queued', 'queue', $5, $6::pg_catalog.name, $7::pg_catalog.name, "
         "$8) RETURNING id",
-        {pg::Param::text(view),
-         definition_id ? pg::Param::int8(*definition_id) : pg::Param::null(INT8OID),
-         pg::Param::text(operation), pg::Param::opt_text(strategy), pg::Param::timestamptz(run_at),
+        {pg::Param::text(view), pg::Param::opt_int8(definition_id), pg::Param::text(operation),
+         pg::Param::opt_text(strategy), pg::Param::timestamptz(run_at),
          pg::Param::text(as.caller()), pg::Param::text(owner), pg::Param::jsonb(meta)});
     worker::wake_scheduler_at_commit(false);
     return v.as_int();
@@ -208,15 +207,14 @@ void Store::finish_run(const RunOutcome& r) {
     spi_.exec(
         "UPDATE matviews.runs SET view = $2, definition_id = $3, strategy = $4, status = $5, "
         "finished_at = pg_catalog.clock_timestamp(), duration_ms = $6, row_count_before = $7, "
-        "row_count_after = $8, error = $9, meta = meta OPERATOR(pg_catalog.||) $10, owner = COALESCE($11::pg_catalog.name, "
+        "row_count_after = $8, error = $9, meta = meta OPERATOR(pg_catalog.||) $10, owner = "
+        "COALESCE($11::pg_catalog.name, "
         "owner) "
         "WHERE id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(r.id), pg::Param::text(r.view),
-         r.definition_id ? pg::Param::int8(*r.definition_id) : pg::Param::null(INT8OID),
+        {pg::Param::int8(r.id), pg::Param::text(r.view), pg::Param::opt_int8(r.definition_id),
          pg::Param::opt_text(r.strategy), pg::Param::text(r.status),
-         pg::Param::float8(r.duration_ms),
-         r.row_count_before ? pg::Param::int8(*r.row_count_before) : pg::Param::null(INT8OID),
-         r.row_count_after ? pg::Param::int8(*r.row_count_after) : pg::Param::null(INT8OID),
+         pg::Param::float8(r.duration_ms), pg::Param::opt_int8(r.row_count_before),
+         pg::Param::opt_int8(r.row_count_after),
          r.error ? pg::Param::jsonb(*r.error) : pg::Param::null(JSONBOID), pg::Param::jsonb(r.meta),
          pg::Param::opt_text(owner)});
 }
