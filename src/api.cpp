@@ -1,8 +1,14 @@
 // The SQL API: one C entry point per matviews.* function. Each decodes its arguments, calls the
 // operation and returns the jsonb response; everything runs under the entry guard.
 #include "boundary/args.hpp"
+#include "boundary/wakeup.hpp"
+#include "catalog/store.hpp"
 #include "ops/ops.hpp"
 #include "worker/shmem.hpp"
+
+extern "C" {
+#include "commands/event_trigger.h"
+}
 
 using namespace mv;
 using pg::arg_bool_or;
@@ -89,8 +95,30 @@ MV_FUNCTION(matviews_wait) {
 
 MV_FUNCTION(matviews_on_install) {
     // Called by the install script: ask the launcher for a scheduler once CREATE EXTENSION commits.
-    worker::request_scheduler_at_commit();
+    pg::request_scheduler_at_commit();
     PG_RETURN_VOID();
+}
+
+MV_FUNCTION(matviews_on_sql_drop) {
+    // The sql_drop event trigger: a plain DROP of a managed view removes its definition, and its
+    // queued runs are cancelled. It fires after PostgreSQL allowed the DROP.
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    "matviews._on_sql_drop() is an event trigger function");
+    pg::Spi spi;
+    catalog::Store(spi).on_sql_drop();
+    PG_RETURN_NULL();
+}
+
+MV_FUNCTION(matviews_on_ddl_end) {
+    // The ddl_command_end event trigger: RENAME, SET SCHEMA and OWNER TO are followed.
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    "matviews._on_ddl_end() is an event trigger function");
+    pg::Spi spi;
+    catalog::Store store(spi);
+    if (store.extension_installed()) store.sync_relation_names();
+    PG_RETURN_NULL();
 }
 
 MV_FUNCTION(matviews_delete) {

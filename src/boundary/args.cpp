@@ -8,6 +8,7 @@ extern "C" {
 #include "access/xact.h"
 #include "utils/array.h"
 #include "utils/timestamp.h"
+#include "utils/guc.h"
 }
 
 namespace mv::pg {
@@ -88,6 +89,23 @@ Datum return_jsonb(const Json& j) {
 
 int64_t current_timestamp() {
     return GetCurrentTransactionStartTimestamp();
+}
+
+bool timestamp_is_finite(int64_t ts) {
+    return !TIMESTAMP_NOT_FINITE(ts);
+}
+
+std::string timestamptz_text(int64_t ts) {
+    // timestamptz_out.
+    const char* out = call([&] {
+        return DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(ts)));
+    });
+    return std::string(out);
+}
+
+std::string transaction_isolation() {
+    const char* v = call([] { return GetConfigOption("transaction_isolation", false, false); });
+    return v ? std::string(v) : std::string();
 }
 
 }  // namespace mv::pg

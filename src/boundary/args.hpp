@@ -21,6 +21,12 @@ std::optional<int64_t> arg_interval_ms(FunctionCallInfo fcinfo, int n);
 
 // The current transaction's start time (now()) as a TimestampTz.
 int64_t current_timestamp();
+// Whether a TimestampTz is a time (not infinity or -infinity).
+bool timestamp_is_finite(int64_t ts);
+// A TimestampTz as timestamptz's text output, in the session's time zone and DateStyle.
+std::string timestamptz_text(int64_t ts);
+// The current transaction's isolation level, as transaction_isolation shows it.
+std::string transaction_isolation();
 
 // The jsonb Datum of a response.
 Datum return_jsonb(const Json& j);

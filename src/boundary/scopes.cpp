@@ -66,11 +66,32 @@ StatementTimeoutScope::StatementTimeoutScope(int64_t ms) {
     if (had_outer_ && outer_finish_ <= ours) return;
     call([&] { enable_timeout_at(STATEMENT_TIMEOUT, ours); });
     armed_ = true;
+    ours_ = ours;
+}
+
+namespace {
+bool g_view_timeout_fired = false;
+}
+
+bool StatementTimeoutScope::fired() {
+    return g_view_timeout_fired;
+}
+
+void StatementTimeoutScope::reset_fired() {
+    g_view_timeout_fired = false;
+}
+
+bool is_cancel(const ErrorInfo& e) {
+    // 57014 is both a cancel and a statement timeout; only ours, noted when its scope ended past
+    // its deadline, is an operational failure.
+    return e.sqlstate == sqlstate::query_canceled && !StatementTimeoutScope::fired();
 }
 
 StatementTimeoutScope::~StatementTimeoutScope() {
-    // Puts the caller's timer back, or disarms ours.
+    // Puts the caller's timer back, or disarms ours; notes whether ours has fired by now (the
+    // scope ends while the error it raised unwinds).
     if (!armed_) return;
+    if (GetCurrentTimestamp() >= ours_) g_view_timeout_fired = true;
     bool had = had_outer_;
     TimestampTz finish = outer_finish_;
     MemoryContext ctx = CurrentMemoryContext;
@@ -149,17 +170,37 @@ bool has_privs_of(const std::string& role_name) {
     return has_privs_of(role);
 }
 
-bool try_lock_view(const std::string& qualified_name) {
-    // An advisory-type lock tag in this database, keyed by a 64-bit hash of the name; field 4
-    // ('mv') keeps it apart from pg_advisory_lock keys (which use 1 and 2).
+ViewLockKey ViewLockKey::name(const std::string& qualified_name) {
+    // A 64-bit hash of the quoted, qualified name.
     const unsigned char* data = reinterpret_cast<const unsigned char*>(qualified_name.data());
     int len = static_cast<int>(qualified_name.size());
+    uint64 h = call([&] { return DatumGetUInt64(hash_bytes_extended(data, len, 0x6d76)); });
+    return {Kind::name, h};
+}
+
+bool try_lock_view(const ViewLockKey& key) {
+    // An advisory-type lock tag in this database; field 4 (the key's kind, 'mv'..) keeps it
+    // apart from pg_advisory_lock keys (which use 1 and 2) and the kinds apart from each other.
     return call([&] {
-        uint64 h = DatumGetUInt64(hash_bytes_extended(data, len, 0x6d76));
         LOCKTAG tag;
-        SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32)(h >> 32), (uint32)h, 0x6d76);
+        SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32)(key.id >> 32), (uint32)key.id,
+                             (uint16)key.kind);
         return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
     });
+}
+
+bool lock_relation_shared(Oid relid) {
+    // LockRelationOid, then whether the pg_class row is still there (a DROP that committed while
+    // we waited leaves nothing to lock); AcceptInvalidationMessages comes with the lock.
+    return call([&] {
+        LockRelationOid(relid, AccessShareLock);
+        return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid));
+    });
+}
+
+std::string session_search_path() {
+    const char* v = call([] { return GetConfigOption("search_path", false, false); });
+    return v ? std::string(v) : std::string();
 }
 
 std::string quote_ident(std::string_view ident) {

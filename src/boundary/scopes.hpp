@@ -31,11 +31,21 @@ class StatementTimeoutScope {
     StatementTimeoutScope(const StatementTimeoutScope&) = delete;
     StatementTimeoutScope& operator=(const StatementTimeoutScope&) = delete;
 
+    // Whether a statement timeout that fired in this backend was one a StatementTimeoutScope
+    // armed (a per-view timeout), rather than the session's own; cleared by reset_fired().
+    static bool fired();
+    static void reset_fired();
+
   private:
     bool armed_ = false;
     bool had_outer_ = false;
     int64_t outer_finish_ = 0;
+    int64_t ours_ = 0;
 };
+
+// Whether an error must be raised as PostgreSQL raised it rather than answered as data: a query
+// cancel, or a statement timeout other than a per-view one (SPEC §8).
+bool is_cancel(const ErrorInfo& e);
 
 // Runs as another role for the scope's lifetime (SetUserIdAndSecContext), as REFRESH and
 // PostgreSQL's RI triggers do. `restricted` adds SECURITY_RESTRICTED_OPERATION.
@@ -62,9 +72,31 @@ bool has_privs_of(Oid role);
 // The same for a role given by name; false when no such role exists (unless superuser).
 bool has_privs_of(const std::string& role_name);
 
-// Takes the transaction-level lock that serializes matviews operations on one view, keyed by its
-// qualified name. Never waits: false when another session holds it.
-bool try_lock_view(const std::string& qualified_name);
+// The key of the per-view operation lock: something a swap does not change. A managed view is
+// locked by its definition's id (a swap gives the view a new OID, never a new definition), a view
+// that is not managed by its OID, and a view that does not exist yet (create) by its name.
+struct ViewLockKey {
+    enum class Kind : uint16 { definition = 0x6d76, relation = 0x6d77, name = 0x6d78 };
+    Kind kind;
+    uint64 id;
+    static ViewLockKey definition(int64_t id) { return {Kind::definition, uint64(id)}; }
+    static ViewLockKey relation(Oid oid) { return {Kind::relation, uint64(oid)}; }
+    static ViewLockKey name(const std::string& qualified_name);
+};
+
+// Takes the transaction-level lock that serializes matviews operations on one view. Never
+// waits: false when another session holds it.
+bool try_lock_view(const ViewLockKey& key);
+
+// Takes AccessShareLock on a relation (held to the end of the transaction), as PostgreSQL's own
+// commands do once they have resolved a name: from then on it cannot be dropped, renamed or moved
+// to another schema, so the name matviews derived from the OID keeps meaning that relation.
+// Waits as the lock manager does (lock_timeout, cancel). False when the relation is gone.
+bool lock_relation_shared(Oid relid);
+
+// The session's search_path setting as the caller set it (for create, which records it and
+// creates the view under it).
+std::string session_search_path();
 
 // PostgreSQL's quote_identifier, and schema.name with both parts quoted.
 std::string quote_ident(std::string_view ident);

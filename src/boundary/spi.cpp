@@ -3,6 +3,7 @@
 #include "boundary/spi.hpp"
 
 #include "boundary/jsonb.hpp"
+#include "boundary/scopes.hpp"
 
 extern "C" {
 #include "utils/array.h"
@@ -224,7 +225,19 @@ Value convert_cell(HeapTuple tuple, TupleDesc desc, int col) {
 }  // namespace
 
 Result Spi::exec(std::string_view sql, const std::vector<Param>& params) {
-    // Runs sql with params bound as $1..$n and converts the rows it returns.
+    return run(sql, params, std::string(kPinnedSearchPath));
+}
+
+void Spi::exec_owner_code(std::string_view sql, const std::optional<std::string>& search_path) {
+    run(sql, {}, search_path);
+}
+
+Result Spi::run(std::string_view sql, const std::vector<Param>& params,
+                const std::optional<std::string>& search_path) {
+    // Runs sql with params bound as $1..$n under search_path (a GUC nest level, as a function's
+    // SET clause: restored when the statement ends or fails) and converts the rows it returns.
+    GucScope pin;
+    if (search_path) pin.set("search_path", *search_path);
     std::string query(sql);
     std::vector<Oid> types;
     std::vector<Datum> values;

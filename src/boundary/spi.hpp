@@ -1,6 +1,11 @@
 // The SPI session: a scoped SPI connection, statements with bound parameters, and results
 // converted to C++ values. Every SPI call goes through pg::call, so a PostgreSQL error arrives
 // as PgError and the connection is finished when the session object goes out of scope.
+// Every statement runs with search_path pinned to `pg_catalog, pg_temp` (kPinnedSearchPath),
+// whatever process or role runs it, so no schema a role can create in ever resolves a name,
+// operator or function of matviews' own SQL. Only a view owner's code (its query, run by CREATE
+// MATERIALIZED VIEW or REFRESH) runs under another search_path, and only through
+// exec_owner_code, which names it.
 #pragma once
 
 #include "boundary/guard.hpp"
@@ -87,11 +92,19 @@ class Spi {
     // Runs one statement with bound parameters ($1, $2, ...) and returns its rows. Statements
     // run read-write, so each sees what the previous ones did.
     Result exec(std::string_view sql, const std::vector<Param>& params = {});
+    // Runs a statement that executes a view owner's code (CREATE MATERIALIZED VIEW ... AS, REFRESH)
+    // under search_path, or under the session's own when search_path is nullopt.
+    void exec_owner_code(std::string_view sql, const std::optional<std::string>& search_path);
     // The first column of the first row, or a null Value when there is no row.
     Value scalar(std::string_view sql, const std::vector<Param>& params = {});
 
   private:
+    Result run(std::string_view sql, const std::vector<Param>& params,
+               const std::optional<std::string>& search_path);
     bool connected_ = false;
 };
+
+// The search_path of every statement matviews runs itself.
+inline constexpr const char* kPinnedSearchPath = "pg_catalog, pg_temp";
 
 }  // namespace mv::pg

@@ -91,6 +91,11 @@ std::optional<RelationInfo> find_relation(const QualifiedName& q) {
         return RangeVarGetRelid(rv, NoLock, true);
     });
     if (!OidIsValid(relid)) return std::nullopt;
+    return relation_by_oid(relid);
+}
+
+std::optional<RelationInfo> relation_by_oid(Oid relid) {
+    // The pg_class row from the syscache, names and owner resolved.
     ClassRow row = read_class(relid);
     if (!row.found) return std::nullopt;
     RelationInfo info;
@@ -240,6 +245,49 @@ std::vector<Dependent> dependents(pg::Spi& spi, Oid relid) {
         out.push_back(std::move(d));
     }
     return out;
+}
+
+std::optional<int64_t> exact_rows(pg::Spi& spi, const RelationInfo& rel) {
+    // count(*), null while unpopulated.
+    ClassRow row = read_class(rel.oid);
+    if (!row.found || !row.populated) return std::nullopt;
+    return spi.scalar(fmt::format("SELECT pg_catalog.count(*) FROM {}", rel.quoted)).as_int();
+}
+
+std::optional<std::string> relation_comment(pg::Spi& spi, Oid relid) {
+    return spi.scalar("SELECT pg_catalog.obj_description($1, 'pg_class')", {pg::Param::oid(relid)})
+        .text();
+}
+
+IndexSlot index_slot(pg::Spi& spi, const RelationInfo& rel, const std::string& index,
+                     const std::vector<std::string>& columns) {
+    // Reads pg_class and pg_index for the name in the view's schema.
+    auto r = spi.exec(R"SQL(
+        SELECT COALESCE(i.indrelid OPERATOR(pg_catalog.=) $3, false) AS on_view,
+               COALESCE(i.indrelid OPERATOR(pg_catalog.=) $3 AND i.indisunique
+                        AND i.indpred IS NULL AND i.indexprs IS NULL
+                        AND ARRAY(SELECT a.attname::pg_catalog.text
+                                  FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[])
+                                       WITH ORDINALITY AS k(attnum, ord)
+                                  JOIN pg_catalog.pg_attribute a
+                                    ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
+                                   AND a.attnum OPERATOR(pg_catalog.=) k.attnum
+                                  ORDER BY k.ord) OPERATOR(pg_catalog.=) $4::pg_catalog.text[],
+                        false) AS same_index
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        LEFT JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) c.oid
+        WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name
+          AND c.relname OPERATOR(pg_catalog.=) $2::pg_catalog.name
+    )SQL",
+                      {pg::Param::text(rel.schema), pg::Param::text(index),
+                       pg::Param::oid(rel.oid), pg::Param::text_array(columns)});
+    IndexSlot slot;
+    if (r.empty()) return slot;
+    slot.taken = true;
+    slot.on_view = !r.first()[0].is_null() && r.first()[0].as_bool();
+    slot.same_index = !r.first()[1].is_null() && r.first()[1].as_bool();
+    return slot;
 }
 
 std::string stored_query(pg::Spi& spi, Oid relid) {

@@ -21,6 +21,8 @@ struct RelationInfo {
 
 // Resolves q to an existing relation of any kind, through search_path when unqualified.
 std::optional<RelationInfo> find_relation(const QualifiedName& q);
+// The relation with this OID, if it exists.
+std::optional<RelationInfo> relation_by_oid(Oid relid);
 // Resolves q to an existing materialized view: 42P01 when missing, 42809 for another kind.
 RelationInfo require_matview(const QualifiedName& q);
 // The same checks on a relation already looked up with find_relation(q).
@@ -55,6 +57,20 @@ struct Dependent {
 // Every view and materialized view that depends on relid, directly or through other views
 // (pg_depend + pg_rewrite), ordered so that each comes after everything it depends on.
 std::vector<Dependent> dependents(pg::Spi& spi, Oid relid);
+
+// count(*) of a relation; nullopt while it is not populated.
+std::optional<int64_t> exact_rows(pg::Spi& spi, const RelationInfo& rel);
+// The relation's comment.
+std::optional<std::string> relation_comment(pg::Spi& spi, Oid relid);
+
+// What a relation named like the managed unique index is, if there is one.
+struct IndexSlot {
+    bool taken = false;       // a relation of that name exists in the view's schema
+    bool on_view = false;     // it is an index of the view
+    bool same_index = false;  // ... unique, plain, on exactly these columns
+};
+IndexSlot index_slot(pg::Spi& spi, const RelationInfo& rel, const std::string& index,
+                     const std::vector<std::string>& columns);
 
 // The view's query as PostgreSQL stores it, deparsed with every name schema-qualified
 // (search_path empty), so it means the same under any search_path.

@@ -1,34 +1,21 @@
 // Reads and writes of matviews.definitions and matviews.runs (see store.hpp).
 #include "catalog/store.hpp"
+#include "catalog/store_internal.hpp"
 
 #include "boundary/scopes.hpp"
-#include "worker/shmem.hpp"
+#include "catalog/relation.hpp"
+#include "boundary/wakeup.hpp"
 
 namespace mv::catalog {
 
 namespace {
 
-// Runs internal catalog statements as the extension owner with a pinned search_path; the
-// caller's name is kept for the runs.role column.
-class AsExtensionOwner {
-  public:
-    AsExtensionOwner()
-        : caller_(pg::role_name(pg::current_role())), role_(pg::extension_owner(), false) {
-        guc_.set("search_path", "pg_catalog, pg_temp");
-    }
-    const std::string& caller() const { return caller_; }
-
-  private:
-    std::string caller_;
-    pg::RoleScope role_;
-    pg::GucScope guc_;
-};
-
 constexpr const char* kDefinitionColumns =
     "id, schema_name::pg_catalog.text, view_name::pg_catalog.text, sql, search_path, "
     "refresh_strategy, unique_index_columns, options, enabled, "
     "owner::pg_catalog.text, "
-    "schedule, source, watch_min_interval::pg_catalog.text, consecutive_failures";
+    "schedule, source, watch_min_interval::pg_catalog.text, consecutive_failures, "
+    "relid::pg_catalog.oid";
 
 Definition definition_from(const pg::Row& row) {
     // Builds a Definition from a row of kDefinitionColumns.
@@ -40,13 +27,14 @@ Definition definition_from(const pg::Row& row) {
     d.search_path = row[4].as_string();
     d.refresh_strategy = row[5].as_string();
     if (!row[6].is_null()) d.unique_index_columns = row[6].as_text_array();
-    d.options = row[7].as_json();
-    d.enabled = row[8].as_bool();
-    d.owner = row[9].as_string();
+    d.options = row[7].is_null() ? Json::object() : row[7].as_json();
+    d.enabled = row[8].is_null() || row[8].as_bool();
+    d.owner = row[9].text().value_or("");
     d.schedule = row[10].text();
     d.source = row[11].text();
     d.watch_min_interval = row[12].text();
-    d.consecutive_failures = static_cast<int>(row[13].as_int());
+    d.consecutive_failures = row[13].is_null() ? 0 : static_cast<int>(row[13].as_int());
+    d.relid = row[14].is_null() ? InvalidOid : static_cast<Oid>(row[14].as_int());
     return d;
 }
 
@@ -54,13 +42,63 @@ pg::Param text_array_or_null(const std::optional<std::vector<std::string>>& v) {
     return v ? pg::Param::text_array(*v) : pg::Param::null(TEXTARRAYOID);
 }
 
+pg::Param oid_array(const std::vector<Oid>& oids) {
+    // An oid[] parameter, as text (the array's input function does the rest).
+    std::string text = "{";
+    for (size_t i = 0; i < oids.size(); i++) text += (i ? "," : "") + std::to_string(oids[i]);
+    return pg::Param::text(text + "}");
+}
+
+std::vector<Oid>& replacing() {
+    static std::vector<Oid> relids;
+    return relids;
+}
+
 }  // namespace
 
-std::optional<Definition> Store::find(const std::string& schema, const std::string& name) {
-    // By (schema_name, view_name).
+ReplacingRelations::ReplacingRelations(std::vector<Oid> relids) : relids_(std::move(relids)) {
+    for (Oid r : relids_) replacing().push_back(r);
+}
+
+ReplacingRelations::~ReplacingRelations() {
+    auto& all = replacing();
+    for (Oid r : relids_) {
+        auto it = std::find(all.begin(), all.end(), r);
+        if (it != all.end()) all.erase(it);
+    }
+}
+
+bool ReplacingRelations::contains(Oid relid) {
+    const auto& all = replacing();
+    return std::find(all.begin(), all.end(), relid) != all.end();
+}
+
+std::optional<Definition> Store::find_by_relid(Oid relid) {
     AsExtensionOwner as;
     auto r = spi_.exec(fmt::format("SELECT {} FROM matviews.definitions "
-                                   "WHERE schema_name OPERATOR(pg_catalog.=) $1::pg_catalog.name "
+                                   "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+                                   kDefinitionColumns),
+                       {pg::Param::oid(relid)});
+    if (r.empty()) return std::nullopt;
+    return definition_from(r.first());
+}
+
+std::optional<Definition> Store::find_by_id(int64_t id) {
+    AsExtensionOwner as;
+    auto r = spi_.exec(fmt::format("SELECT {} FROM matviews.definitions "
+                                   "WHERE id OPERATOR(pg_catalog.=) $1",
+                                   kDefinitionColumns),
+                       {pg::Param::int8(id)});
+    if (r.empty()) return std::nullopt;
+    return definition_from(r.first());
+}
+
+std::optional<Definition> Store::find_detached(const std::string& schema,
+                                               const std::string& name) {
+    AsExtensionOwner as;
+    auto r = spi_.exec(fmt::format("SELECT {} FROM matviews.definitions "
+                                   "WHERE relid IS NULL "
+                                   "AND schema_name OPERATOR(pg_catalog.=) $1::pg_catalog.name "
                                    "AND view_name OPERATOR(pg_catalog.=) $2::pg_catalog.name",
                                    kDefinitionColumns),
                        {pg::Param::text(schema), pg::Param::text(name)});
@@ -68,14 +106,11 @@ std::optional<Definition> Store::find(const std::string& schema, const std::stri
     return definition_from(r.first());
 }
 
-std::optional<Definition> Store::find_in_search_path(const std::string& name) {
-    // The first schema of current_schemas(false) with a definition of that name.
-    auto r = spi_.exec(
-        "SELECT s.nsp::pg_catalog.text FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) "
-        "WITH ORDINALITY AS s(nsp, ord) ORDER BY s.ord",
-        {});
-    for (const auto& row : r.rows) {
-        auto d = find(row[0].as_string(), name);
+std::optional<Definition> Store::find_detached(const QualifiedName& q) {
+    // An unqualified name: the first schema of the caller's search_path that has one.
+    if (q.schema) return find_detached(*q.schema, q.name);
+    for (const auto& schema : search_path_schemas()) {
+        auto d = find_detached(schema, q.name);
         if (d) return d;
     }
     return std::nullopt;
@@ -87,16 +122,18 @@ int64_t Store::insert(const Definition& d) {
     auto v = spi_.scalar(
         "INSERT INTO matviews.definitions (schema_name, view_name, sql, search_path, "
         "refresh_strategy, "
-        "unique_index_columns, options, enabled, owner, schedule, source, watch_min_interval) "
+        "unique_index_columns, options, enabled, owner, schedule, source, watch_min_interval, "
+        "relid) "
         "VALUES ($1::pg_catalog.name, $2::pg_catalog.name, $3, $4, $5, $6, $7, $8, "
         "$9::pg_catalog.name, "
-        "$10, $11, $12::pg_catalog.interval) RETURNING id",
+        "$10, $11, $12::pg_catalog.interval, $13::pg_catalog.regclass) RETURNING id",
         {pg::Param::text(d.schema), pg::Param::text(d.name), pg::Param::text(d.sql),
          pg::Param::text(d.search_path), pg::Param::text(d.refresh_strategy),
          text_array_or_null(d.unique_index_columns), pg::Param::jsonb(d.options),
          pg::Param::boolean(d.enabled), pg::Param::text(d.owner), pg::Param::opt_text(d.schedule),
-         pg::Param::opt_text(d.source), pg::Param::opt_text(d.watch_min_interval)});
-    worker::wake_scheduler_at_commit(true);
+         pg::Param::opt_text(d.source), pg::Param::opt_text(d.watch_min_interval),
+         d.relid == InvalidOid ? pg::Param::null(OIDOID) : pg::Param::oid(d.relid)});
+    pg::wake_scheduler_at_commit(true);
     return v.as_int();
 }
 
@@ -115,7 +152,7 @@ void Store::update(const Definition& d) {
          pg::Param::jsonb(d.options), pg::Param::boolean(d.enabled), pg::Param::text(d.owner),
          pg::Param::opt_text(d.schedule), pg::Param::opt_text(d.source),
          pg::Param::opt_text(d.watch_min_interval)});
-    worker::wake_scheduler_at_commit(true);
+    pg::wake_scheduler_at_commit(true);
 }
 
 void Store::remove(int64_t id) {
@@ -123,16 +160,89 @@ void Store::remove(int64_t id) {
     AsExtensionOwner as;
     spi_.exec("DELETE FROM matviews.definitions WHERE id OPERATOR(pg_catalog.=) $1",
               {pg::Param::int8(id)});
-    worker::wake_scheduler_at_commit(true);
+    pg::wake_scheduler_at_commit(true);
 }
 
-void Store::set_owner(int64_t id, const std::string& owner) {
-    // UPDATE of the owner column alone, so concurrent changes of other settings are kept.
+void Store::detach(int64_t id) {
+    // relid NULL; a detached definition with the same name is an error (23505) from the index.
     AsExtensionOwner as;
     spi_.exec(
-        "UPDATE matviews.definitions SET owner = $2::pg_catalog.name, updated_at = "
+        "UPDATE matviews.definitions SET relid = NULL, next_run_at = NULL, updated_at = "
         "pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(id), pg::Param::text(owner)});
+        {pg::Param::int8(id)});
+    pg::wake_scheduler_at_commit(true);
+}
+
+void Store::rebind(Oid from, Oid to) {
+    // Definitions and unfinished runs follow the relation that replaced theirs.
+    AsExtensionOwner as;
+    spi_.exec(
+        "UPDATE matviews.definitions SET relid = $2::pg_catalog.regclass "
+        "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+        {pg::Param::oid(from), pg::Param::oid(to)});
+    spi_.exec(
+        "UPDATE matviews.runs SET relid = $2::pg_catalog.regclass "
+        "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+        {pg::Param::oid(from), pg::Param::oid(to)});
+}
+
+int64_t Store::relations_dropped(const std::vector<Oid>& relids) {
+    // Queued runs of those relations end as cancelled (history keeps them); running ones lose
+    // their binding (their job is the one dropping, or ends on the missing relation).
+    AsExtensionOwner as;
+    pg::Param ids = oid_array(relids);
+    spi_.exec(
+        "UPDATE matviews.runs SET status = 'cancelled', finished_at = "
+        "pg_catalog.clock_timestamp(), relid = NULL, error = pg_catalog.jsonb_build_object("
+        "'message', 'the materialized view was dropped', 'sqlstate', '42P01', 'detail', NULL, "
+        "'hint', NULL) "
+        "WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) "
+        "AND status OPERATOR(pg_catalog.=) 'queued'",
+        {ids});
+    spi_.exec(
+        "UPDATE matviews.runs SET relid = NULL "
+        "WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])",
+        {ids});
+    auto r = spi_.exec(
+        "DELETE FROM matviews.definitions "
+        "WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])",
+        {ids});
+    if (r.processed > 0) pg::wake_scheduler_at_commit(true);
+    return static_cast<int64_t>(r.processed);
+}
+
+void Store::sync_relation_names() {
+    // One statement; it writes only rows whose relation's name, schema or owner changed.
+    AsExtensionOwner as;
+    auto r = spi_.exec(R"SQL(
+        UPDATE matviews.definitions d
+           SET schema_name = n.nspname, view_name = c.relname,
+               owner = pg_catalog.pg_get_userbyid(c.relowner), updated_at = pg_catalog.now()
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         WHERE c.oid OPERATOR(pg_catalog.=) d.relid
+           AND (d.schema_name OPERATOR(pg_catalog.<>) n.nspname
+                OR d.view_name OPERATOR(pg_catalog.<>) c.relname
+                OR d.owner OPERATOR(pg_catalog.<>) pg_catalog.pg_get_userbyid(c.relowner))
+    )SQL");
+    if (r.processed > 0) pg::wake_scheduler_at_commit(true);
+}
+
+void Store::on_sql_drop() {
+    // pg_event_trigger_dropped_objects() lists what this command dropped; only relations count.
+    auto r = spi_.exec(R"SQL(
+        SELECT o.objid, pg_catalog.to_regclass('matviews.definitions') IS NULL
+        FROM pg_catalog.pg_event_trigger_dropped_objects() o
+        WHERE o.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+          AND o.objsubid OPERATOR(pg_catalog.=) 0
+    )SQL");
+    std::vector<Oid> dropped;
+    for (const auto& row : r.rows) {
+        if (row[1].as_bool()) return;  // DROP EXTENSION matviews (or its schema)
+        Oid relid = static_cast<Oid>(row[0].as_int());
+        if (!ReplacingRelations::contains(relid)) dropped.push_back(relid);
+    }
+    if (!dropped.empty()) relations_dropped(dropped);
 }
 
 void Store::record_outcome(int64_t id, bool success) {
@@ -149,7 +259,8 @@ void Store::record_outcome(int64_t id, bool success) {
 
 int64_t Store::begin_run(const std::string& view, const std::string& operation,
                          const std::string& trigger, const Json& request) {
-    // INSERT a running run, owned for now by the caller (finish_run sets the view's owner).
+    // INSERT a running run, owned for now by the caller (finish_run sets the view's owner once
+    // the caller's rights on it were checked).
     AsExtensionOwner as;
     Json meta = Json::object();
     meta.set("request", request);
@@ -163,35 +274,39 @@ int64_t Store::begin_run(const std::string& view, const std::string& operation,
     return v.as_int();
 }
 
-int64_t Store::enqueue_run(const std::string& view, std::optional<int64_t> definition_id,
-                           const std::string& operation, const std::optional<std::string>& strategy,
-                           int64_t run_at, const std::string& owner, const Json& request) {
-    // INSERT a queued run, as the caller (runs.role) for the view's owner.
+int64_t Store::enqueue_run(const std::string& view, Oid relid,
+                           std::optional<int64_t> definition_id, const std::string& operation,
+                           const std::optional<std::string>& strategy, int64_t run_at,
+                           const std::string& owner, const Json& request) {
+    // INSERT a queued run, as the caller (runs.role) for the view's owner, bound to the relation.
     AsExtensionOwner as;
     Json meta = Json::object();
     meta.set("request", request);
     auto v = spi_.scalar(
-        "INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, trigger, "
-        "run_at, role, owner, meta) "
-        "VALUES ($1, $2, $3, $4, 'queued', 'queue', $5, $6::pg_catalog.name, $7::pg_catalog.name, "
-        "$8) RETURNING id",
-        {pg::Param::text(view), pg::Param::opt_int8(definition_id), pg::Param::text(operation),
-         pg::Param::opt_text(strategy), pg::Param::timestamptz(run_at),
+        "INSERT INTO matviews.runs (view, relid, definition_id, operation, strategy, status, "
+        "trigger, run_at, role, owner, meta) "
+        "VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, 'queued', 'queue', $6, "
+        "$7::pg_catalog.name, $8::pg_catalog.name, $9) RETURNING id",
+        {pg::Param::text(view), pg::Param::oid(relid), pg::Param::opt_int8(definition_id),
+         pg::Param::text(operation), pg::Param::opt_text(strategy), pg::Param::timestamptz(run_at),
          pg::Param::text(as.caller()), pg::Param::text(owner), pg::Param::jsonb(meta)});
-    worker::wake_scheduler_at_commit(false);
+    pg::wake_scheduler_at_commit(false);
     return v.as_int();
 }
 
 std::optional<Store::QueuedRun> Store::claim_queued_run(int64_t id) {
-    // queued -> running, in this backend.
+    // queued -> running, in this backend. A run that lost its relation is not claimed.
     AsExtensionOwner as;
     auto r = spi_.exec(
-        "SELECT view, operation, strategy, trigger FROM matviews.runs "
+        "SELECT view, relid::pg_catalog.oid, owner::pg_catalog.text, operation, strategy, "
+        "trigger FROM matviews.runs "
         "WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'queued' FOR UPDATE",
         {pg::Param::int8(id)});
-    if (r.empty()) return std::nullopt;
-    QueuedRun q{r.first()[0].as_string(), r.first()[1].as_string(), r.first()[2].text(),
-                r.first()[3].as_string()};
+    if (r.empty() || r.first()[1].is_null()) return std::nullopt;
+    const auto& row = r.first();
+    QueuedRun q{row[0].text().value_or(""), static_cast<Oid>(row[1].as_int()),
+                row[2].text().value_or(""), row[3].text().value_or("refresh"), row[4].text(),
+                row[5].text().value_or("queue")};
     spi_.exec(
         "UPDATE matviews.runs SET status = 'running', started_at = pg_catalog.clock_timestamp(), "
         "pid = $2, attempt = attempt OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) $1",
@@ -200,7 +315,7 @@ std::optional<Store::QueuedRun> Store::claim_queued_run(int64_t id) {
 }
 
 void Store::finish_run(const RunOutcome& r) {
-    // Final state, timings, counts, error and meta.
+    // Final state, timings, counts, error and meta; the run no longer needs its relation.
     AsExtensionOwner as;
     std::optional<std::string> owner;
     if (!r.owner.empty()) owner = r.owner;
@@ -208,8 +323,7 @@ void Store::finish_run(const RunOutcome& r) {
         "UPDATE matviews.runs SET view = $2, definition_id = $3, strategy = $4, status = $5, "
         "finished_at = pg_catalog.clock_timestamp(), duration_ms = $6, row_count_before = $7, "
         "row_count_after = $8, error = $9, meta = meta OPERATOR(pg_catalog.||) $10, owner = "
-        "COALESCE($11::pg_catalog.name, "
-        "owner) "
+        "COALESCE($11::pg_catalog.name, owner), relid = NULL "
         "WHERE id OPERATOR(pg_catalog.=) $1",
         {pg::Param::int8(r.id), pg::Param::text(r.view), pg::Param::opt_int8(r.definition_id),
          pg::Param::opt_text(r.strategy), pg::Param::text(r.status),
@@ -227,6 +341,36 @@ void Store::annotate_run(int64_t id, const std::string& key, const Json& value) 
         "pg_catalog.array_append('{response}'::pg_catalog.text[], $2), $3, true) "
         "WHERE id OPERATOR(pg_catalog.=) $1",
         {pg::Param::int8(id), pg::Param::text(key), pg::Param::jsonb(value)});
+}
+
+std::optional<Store::RunState> Store::run_state(int64_t id) {
+    // As the caller: row-level security decides whether the run is visible. Every column may be
+    // null in a row written by hand or an older version; none of that is an internal error.
+    auto r = spi_.exec(
+        "SELECT status, view, operation, strategy, trigger, meta, error FROM matviews.runs "
+        "WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id)});
+    if (r.empty()) return std::nullopt;
+    const auto& row = r.first();
+    RunState s;
+    s.status = row[0].text().value_or("");
+    s.view = row[1].text().value_or("");
+    s.operation = row[2].text().value_or("");
+    s.strategy = row[3].text();
+    s.trigger = row[4].text().value_or("");
+    if (!row[5].is_null())
+        if (const Json* resp = row[5].as_json().find("response")) s.response = *resp;
+    if (!row[6].is_null()) s.error = row[6].as_json();
+    return s;
+}
+
+void Store::execute(const std::string& sql) {
+    spi_.exec(sql);
+}
+
+void Store::execute_owner_code(const std::string& sql,
+                               const std::optional<std::string>& search_path) {
+    spi_.exec_owner_code(sql, search_path);
 }
 
 }  // namespace mv::catalog

@@ -1,7 +1,14 @@
-// matviews' own tables: definitions and runs. Every read and write runs as the extension's owner
-// with search_path pinned to pg_catalog, so row-level security (which limits what users see)
-// does not hide rows from the operations, and users cannot write the tables directly. Callers
-// check the user's rights on the view first.
+// The catalog gateway: the only code that reads or writes matviews' own tables (definitions and
+// runs), in every process (SQL functions, event triggers, launcher, scheduler, jobs), and the only
+// way the operations run statements at all. Reads and writes of matviews.* run as the extension's
+// owner, so row-level security (which limits what users see) does not hide rows from the
+// operations and users cannot write the tables directly; every statement runs with search_path
+// pinned (pg::Spi). Callers check the user's rights on the view first.
+//
+// Identity is the relation's OID: a definition and a queued run name their relation by relid
+// (regclass, so pg_dump writes a name and a restore binds the new OID), never by its name. The
+// names a definition records are kept for display and for a detached definition (kept by
+// delete(keep_definition)), which only create(force) or adopt by its owner binds again.
 #pragma once
 
 #include "boundary/spi.hpp"
@@ -11,6 +18,7 @@ namespace mv::catalog {
 
 struct Definition {
     int64_t id = 0;
+    Oid relid = InvalidOid;  // InvalidOid: detached
     std::string schema;
     std::string name;
     std::string sql;
@@ -41,36 +49,80 @@ struct RunOutcome {
     std::string owner;
 };
 
+// A run the scheduler knows about, as it loads it.
+struct QueuedRunRow {
+    int64_t id = 0;
+    std::string view;
+    std::optional<int64_t> definition_id;
+    Oid relid = InvalidOid;
+    int64_t due = 0;  // TimePoint (Unix-epoch microseconds)
+};
+
+// A scheduled definition, as the scheduler loads it.
+struct ScheduledRow {
+    int64_t id = 0;
+    std::string view;
+    std::string schedule;
+    bool enabled = true;
+    Json options = Json::object();
+    int consecutive_failures = 0;
+    std::optional<int64_t> last_started;   // TimePoint
+    std::optional<int64_t> last_finished;  // TimePoint
+};
+
+// Who a job runs as.
+struct JobIdentity {
+    Oid owner = InvalidOid;
+    bool can_connect = false;  // LOGIN, CONNECT on the database and no connection limit
+    std::string owner_name;
+};
+
 class Store {
   public:
     explicit Store(pg::Spi& spi) : spi_(spi) {}
 
-    std::optional<Definition> find(const std::string& schema, const std::string& name);
-    // The definition of an unqualified name: the first schema of search_path that has one.
-    std::optional<Definition> find_in_search_path(const std::string& name);
-    // The definition of a parsed name: its schema's, or found through search_path.
-    std::optional<Definition> find(const QualifiedName& q) {
-        return q.schema ? find(*q.schema, q.name) : find_in_search_path(q.name);
-    }
+    // ---- definitions
+    // The definition bound to a relation.
+    std::optional<Definition> find_by_relid(Oid relid);
+    std::optional<Definition> find_by_id(int64_t id);
+    // A detached definition (no relation) recorded under schema.name.
+    std::optional<Definition> find_detached(const std::string& schema, const std::string& name);
+    // A detached definition of a parsed name: its schema's, or the first of search_path's.
+    std::optional<Definition> find_detached(const QualifiedName& q);
     int64_t insert(const Definition& d);
-    // Writes every setting of d (by id) and bumps updated_at.
+    // Writes every setting of d (by id) and bumps updated_at; never the relation it is bound to.
     void update(const Definition& d);
     void remove(int64_t id);
-    // Sets the definition's owner only (the view changed hands).
-    void set_owner(int64_t id, const std::string& owner);
+    // Unbinds the definition from its relation (delete with keep_definition).
+    void detach(int64_t id);
+    // Moves definitions and unfinished runs from one relation to another (a swap replaced it).
+    void rebind(Oid from, Oid to);
+    // A plain DROP removed these relations: their definitions go, their queued runs are
+    // cancelled. Returns how many definitions were removed.
+    int64_t relations_dropped(const std::vector<Oid>& relids);
+    // Records the current names and owner of every bound definition whose relation was renamed,
+    // moved or given away (the ddl_command_end event trigger).
+    void sync_relation_names();
+    // The sql_drop event trigger: the relations the command dropped, less those a swap in this
+    // backend is replacing, go through relations_dropped. Nothing while matviews itself is
+    // being dropped.
+    void on_sql_drop();
     // Counts consecutive failures of refresh-like runs.
     void record_outcome(int64_t id, bool success);
 
-    // Inserts a run in state running; returns its id.
+    // ---- runs
+    // Inserts a run in state running, recorded for the caller; returns its id.
     int64_t begin_run(const std::string& view, const std::string& operation,
                       const std::string& trigger, const Json& request);
     // Inserts a queued run for the background worker; returns its id. run_at is a TimestampTz.
-    int64_t enqueue_run(const std::string& view, std::optional<int64_t> definition_id,
+    int64_t enqueue_run(const std::string& view, Oid relid, std::optional<int64_t> definition_id,
                         const std::string& operation, const std::optional<std::string>& strategy,
                         int64_t run_at, const std::string& owner, const Json& request);
     // What a job needs of its queued run.
     struct QueuedRun {
         std::string view;
+        Oid relid = InvalidOid;
+        std::string owner;
         std::string operation;
         std::optional<std::string> strategy;
         std::string trigger;
@@ -81,9 +133,72 @@ class Store {
     void finish_run(const RunOutcome& r);
     // Sets meta.response.<key> of a finished run (e.g. the cascade a refresh started).
     void annotate_run(int64_t id, const std::string& key, const Json& value);
+    // A run as matviews.wait reports it (visible to the caller only under row-level security);
+    // nullopt when there is none.
+    struct RunState {
+        std::string status, view, operation, trigger;
+        std::optional<std::string> strategy;
+        Json response = Json::object();
+        std::optional<Json> error;
+    };
+    std::optional<RunState> run_state(int64_t id);
+
+    // ---- statements the operations run (DDL on the view, as the caller)
+    void execute(const std::string& sql);
+    // A statement that runs a view owner's code (its query) under search_path (nullopt: the
+    // session's own).
+    void execute_owner_code(const std::string& sql, const std::optional<std::string>& search_path);
+
+    // ---- the scheduler and its jobs (store_worker.cpp)
+    bool extension_installed();
+    // The strategy a queued run will use: its own, else its definition's, else regular.
+    std::string effective_strategy(int64_t run_id, const std::optional<std::string>& requested);
+    // Inserts the queued run of a schedule tick (due: a TimePoint) for a definition; nullopt when
+    // it is gone.
+    std::optional<int64_t> insert_scheduled_run(int64_t definition_id, int64_t due,
+                                                const std::string& kind, int attempt);
+    // Who the run's job runs as: the owner of the relation the run is bound to, which must still
+    // be the owner the run was queued for; nullopt (and the run failed) when it is gone.
+    std::optional<JobIdentity> job_identity(int64_t run_id, bool scheduled);
+    void delete_run(int64_t run_id);
+    // Marks a run failed now and counts it in its definition's consecutive_failures.
+    void fail_run(int64_t run_id, const Json& error);
+    // Runs left running by processes that are gone; `since` is when this server began serving.
+    struct Interrupted {
+        int64_t id;
+        bool restarted;
+    };
+    std::vector<Interrupted> interrupted_runs(int64_t since);
+    // A finished job's run: its status and finish time (TimePoint).
+    std::optional<std::pair<std::string, int64_t>> run_outcome(int64_t run_id);
+    std::vector<ScheduledRow> scheduled_definitions();
+    std::vector<QueuedRunRow> queued_runs();
+    void prune_runs(double retention_s);
+    void write_next_run_times(const std::vector<std::pair<int64_t, std::optional<int64_t>>>& next);
+    // An interval in microseconds.
+    int64_t interval_us(const std::string& interval);
+    // Skips the WAL flush at commit of the current transaction (display-only writes).
+    void relax_commit();
+
+    // For catalog-layer readers that take the session (relation.cpp, clone.cpp).
+    pg::Spi& spi() { return spi_; }
 
   private:
     pg::Spi& spi_;
+};
+
+// Relations a swap is replacing in this backend: the sql_drop event trigger leaves their
+// definitions alone, since the swap moves them to the new relations (Store::rebind).
+class ReplacingRelations {
+  public:
+    explicit ReplacingRelations(std::vector<Oid> relids);
+    ~ReplacingRelations();
+    ReplacingRelations(const ReplacingRelations&) = delete;
+    ReplacingRelations& operator=(const ReplacingRelations&) = delete;
+    static bool contains(Oid relid);
+
+  private:
+    std::vector<Oid> relids_;
 };
 
 }  // namespace mv::catalog

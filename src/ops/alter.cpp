@@ -4,6 +4,7 @@
 
 #include "boundary/scopes.hpp"
 #include "ops/options.hpp"
+#include "ops/pipeline.hpp"
 
 namespace mv::ops {
 
@@ -23,27 +24,17 @@ void note_change(Json& changes, const char* field, Json before, Json after) {
 }
 
 void alter_body(Context& ctx, const AlterArgs& a) {
-    // Resolve the definition, check rights, apply each given setting.
-    QualifiedName q = require_name(ctx, a.name);
-    auto rel = catalog::find_relation(q);
-    if (rel) ctx.view = rel->quoted;
-    if (rel && rel->relkind != 'm') catalog::throw_not_matview(*rel);
-    std::optional<catalog::Definition> def =
-        rel ? ctx.store.find(rel->schema, rel->name) : ctx.store.find(q);
-    if (!rel && def) ctx.view = pg::quote_qualified(def->schema, def->name);
+    // The pipeline (a missing view may leave a kept definition), then each given setting.
+    auto t = resolve_view(ctx, a.name, std::nullopt, Resolve{true, true});
+    if (!t) return;
+    const auto& rel = t->rel;
+    const auto& def = t->def;
     if (!def)
         throw Error(sqlstate::undefined_object,
                     fmt::format("{} is not managed by matviews", ctx.view))
             .hint(rel ? fmt::format("Use matviews.adopt({}) to manage it first.",
                                     pg::quote_literal(ctx.view))
                       : std::string("Create it with matviews.create()."));
-    ctx.definition_id = def->id;
-    ctx.owner = rel ? rel->owner_name : def->owner;
-    if (rel)
-        catalog::require_owner(*rel);
-    else
-        require_definition_owner(*def, ctx.view);
-    if (!ctx.lock_view()) return;
 
     catalog::Definition next = *def;
     Json changes = Json::object();
@@ -73,7 +64,7 @@ void alter_body(Context& ctx, const AlterArgs& a) {
             sqlstate::object_not_in_prerequisite_state,
             fmt::format("{} has no unique index usable by REFRESH ... CONCURRENTLY", rel->quoted))
             .hint(unique_index_hint(*rel, next.unique_index_columns));
-    next.owner = ctx.owner;
+    next.owner = rel ? rel->owner_name : def->owner;
     ctx.strategy = next.refresh_strategy;
 
     note_change(changes, "refresh_strategy", def->refresh_strategy, next.refresh_strategy);

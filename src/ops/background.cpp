@@ -6,37 +6,34 @@
 #include "boundary/scopes.hpp"
 #include "core/schedule.hpp"
 #include "module.hpp"
+#include "boundary/args.hpp"
+#include "ops/pipeline.hpp"
 #include "worker/shmem.hpp"
 
 namespace mv::ops {
 
 namespace {
 
-catalog::Definition require_definition(Context& ctx, const catalog::RelationInfo& rel) {
-    // The view's definition; 42704 with a hint to adopt it otherwise.
-    auto def = definition_of(ctx, rel);
-    if (!def)
-        throw Error(sqlstate::undefined_object,
-                    fmt::format("{} is not managed by matviews", rel.quoted))
-            .hint(fmt::format("Use matviews.adopt({}) to manage it first.",
-                              pg::quote_literal(rel.quoted)));
-    return *def;
+[[noreturn]] void throw_unmanaged(const std::string& view) {
+    // 42704 with a hint to adopt it.
+    throw Error(sqlstate::undefined_object, fmt::format("{} is not managed by matviews", view))
+        .hint(fmt::format("Use matviews.adopt({}) to manage it first.", pg::quote_literal(view)));
 }
 
 void schedule_body(Context& ctx, const OptText& name, const OptText& schedule) {
-    // Validate, then store the schedule text; the scheduler computes the due times.
-    QualifiedName q = require_name(name);
+    // Validate, then the pipeline, then store the schedule text; the scheduler computes the due
+    // times.
+    require_name(name);
     if (!schedule)
         throw Error(sqlstate::null_value_not_allowed, "schedule must not be null")
             .hint(kScheduleHint);
     Schedule parsed = parse_schedule(*schedule);
-    catalog::RelationInfo rel = catalog::require_matview(q);
-    ctx.view = rel.quoted;
-    catalog::Definition def = require_definition(ctx, rel);
-    catalog::require_owner(rel);
-    if (!ctx.lock_view()) return;
+    auto t = resolve_view(ctx, name, std::nullopt);
+    if (!t) return;
+    if (!t->def) throw_unmanaged(ctx.view);
+    catalog::Definition def = *t->def;
     def.schedule = parsed.to_string();
-    def.owner = rel.owner_name;
+    def.owner = t->rel->owner_name;
     ctx.store.update(def);
     ctx.response.set("schedule", parsed.to_string());
     ctx.response.set("kind", parsed.is_interval() ? "interval" : "cron");
@@ -45,41 +42,17 @@ void schedule_body(Context& ctx, const OptText& name, const OptText& schedule) {
     warn_if_no_worker(ctx);
 }
 
-catalog::Definition definition_of_missing_view(Context& ctx, const QualifiedName& q) {
-    // The definition of a view that no longer exists (dropped behind matviews' back), for its
-    // owner; 42P01 as for any missing view when there is none.
-    auto def = ctx.store.find(q);
-    if (!def)
-        throw Error(sqlstate::undefined_table,
-                    fmt::format("materialized view {} does not exist",
-                                q.schema ? pg::quote_qualified(*q.schema, q.name)
-                                         : pg::quote_ident(q.name)))
-            .hint("Check the name and search_path.");
-    ctx.view = pg::quote_qualified(def->schema, def->name);
-    ctx.definition_id = def->id;
-    ctx.owner = def->owner;
-    if (!pg::has_privs_of(def->owner))
-        throw Error(sqlstate::insufficient_privilege,
-                    fmt::format("must be owner of the definition of {}", ctx.view))
-            .hint(fmt::format("Run this as {} or as a member of that role.",
-                              pg::quote_ident(def->owner)));
-    return *def;
-}
-
 void unschedule_body(Context& ctx, const OptText& name) {
-    // Clears the schedule; also for a managed view that was dropped, so its schedule can stop.
-    QualifiedName q = require_name(name);
-    catalog::Definition def;
-    if (catalog::find_relation(q)) {
-        catalog::RelationInfo rel = catalog::require_matview(q);
-        ctx.view = rel.quoted;
-        def = require_definition(ctx, rel);
-        catalog::require_owner(rel);
-    } else {
-        def = definition_of_missing_view(ctx, q);
-        ctx.response.set("view_exists", false);
-    }
-    if (!ctx.lock_view()) return;
+    // Clears the schedule; also of a kept definition whose view is gone.
+    auto t = resolve_view(ctx, name, std::nullopt, Resolve{true, true});
+    if (!t) return;
+    if (!t->rel && !t->def)
+        throw Error(sqlstate::undefined_table,
+                    fmt::format("materialized view {} does not exist", ctx.view))
+            .hint("Check the name and search_path.");
+    if (!t->def) throw_unmanaged(ctx.view);
+    if (!t->rel) ctx.response.set("view_exists", false);
+    catalog::Definition def = *t->def;
     if (!def.schedule) {
         ctx.skip("not scheduled");
         return;
@@ -115,25 +88,29 @@ Json enqueue(const EnqueueArgs& a) {
     Operation op{"enqueue", raw_name(a.name)};
     op.recorded_by_body = true;
     return run(op, request, [&](Context& ctx) {
-        QualifiedName q = require_name(a.name);
+        require_name(a.name);
         if (a.operation != "refresh" && a.operation != "swap")
             throw Error(sqlstate::invalid_parameter_value,
                         fmt::format("cannot enqueue operation \"{}\"", a.operation))
                 .hint("Enqueue 'refresh' (with an optional strategy) or 'swap'.");
         if (a.strategy) check_strategy(*a.strategy, "strategy");
-        catalog::RelationInfo rel = catalog::require_matview(q);
-        ctx.view = rel.quoted;
-        ctx.request.set(
-            "run_at",
-            ctx.spi.scalar("SELECT $1::pg_catalog.text", {pg::Param::timestamptz(a.run_at)})
-                .as_string());
-        auto def = definition_of(ctx, rel);
-        catalog::require_owner(rel);
+        if (!pg::timestamp_is_finite(a.run_at))
+            throw Error(sqlstate::datetime_field_overflow, "run_at must be a finite time")
+                .hint("Pass a time such as now() + interval '5 minutes'; infinity and -infinity "
+                      "are not times a run can start at.");
+        // Only a request is recorded: no per-view lock, which would make the view's other
+        // operations skip until this transaction ends. The run is bound to the relation's OID;
+        // the job checks the relation and its owner again when it starts.
+        auto t = resolve_view(ctx, a.name, std::nullopt, Resolve{false, false});
+        if (!t) return;
+        const catalog::RelationInfo& rel = *t->rel;
+        const auto& def = t->def;
+        ctx.request.set("run_at", pg::timestamptz_text(a.run_at));
         ctx.strategy =
             a.strategy ? a.strategy
                        : (def ? std::optional<std::string>(def->refresh_strategy) : std::nullopt);
         ctx.answer_run_id = ctx.store.enqueue_run(
-            rel.quoted, def ? std::optional<int64_t>(def->id) : std::nullopt, a.operation,
+            rel.quoted, rel.oid, def ? std::optional<int64_t>(def->id) : std::nullopt, a.operation,
             a.operation == "swap" ? std::optional<std::string>("swap") : a.strategy, a.run_at,
             rel.owner_name, ctx.request);
         warn_if_no_worker(ctx);
@@ -143,43 +120,37 @@ Json enqueue(const EnqueueArgs& a) {
 
 Json wait(int64_t run_id, int64_t timeout_ms) {
     // Polls the run in fresh snapshots (READ COMMITTED) until it ends or the timeout passes.
-    pg::Spi spi;
-    auto isolation =
-        spi.scalar("SELECT pg_catalog.current_setting('transaction_isolation')").as_string();
-    if (isolation != "read committed")
+    if (pg::transaction_isolation() != "read committed")
         throw Error("25001", "matviews.wait needs a READ COMMITTED transaction")
             .detail(fmt::format("This transaction is {}: it would never see the run change.",
-                                isolation))
+                                pg::transaction_isolation()))
             .hint("Call matviews.wait outside that transaction, or in READ COMMITTED.");
     auto deadline = std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms));
     for (;;) {
-        auto r = spi.exec(
-            "SELECT status, view, operation, strategy, trigger, meta, error, duration_ms FROM "
-            "matviews.runs "
-            "WHERE id OPERATOR(pg_catalog.=) $1",
-            {pg::Param::int8(run_id)});
-        if (r.empty())
+        std::optional<catalog::Store::RunState> run;
+        {
+            pg::Spi spi;
+            run = catalog::Store(spi).run_state(run_id);
+        }
+        if (!run)
             throw Error(sqlstate::undefined_object, fmt::format("run {} does not exist", run_id))
                 .hint(
                     "Pass a run_id from matviews.enqueue() or matviews.runs (only runs you may see "
                     "count).");
-        const auto& row = r.first();
-        std::string status = row[0].as_string();
-        bool ended = status != "queued" && status != "running";
+        bool ended = run->status != "queued" && run->status != "running";
         bool timed_out = !ended && std::chrono::steady_clock::now() >= deadline;
         if (ended || timed_out) {
             Json out = Json::object();
-            out.set("status", status);
-            out.set("operation", row[2].as_string());
-            out.set("view", row[1].as_string());
+            out.set("status", run->status);
+            out.set("operation", run->operation);
+            out.set("view", run->view);
             out.set("run_id", static_cast<long long>(run_id));
-            out.set("strategy", row[3].to_json());
-            out.set("trigger", row[4].as_string());
+            out.set("strategy", run->strategy ? Json(*run->strategy) : Json());
+            out.set("trigger", run->trigger);
             out.set("timed_out", timed_out);
-            const Json* resp = row[5].as_json().find("response");
-            out.set("response", resp ? *resp : Json::object());
-            if (!row[6].is_null()) out.set("error", row[6].as_json());
+            out.set("response", run->response);
+            if (run->error) out.set("error", *run->error);
             return out;
         }
         pg::sleep_ms(10);

@@ -44,6 +44,11 @@ void require_definition_owner(const catalog::Definition& def, const std::string&
                               pg::quote_ident(def.owner)));
 }
 
+std::optional<std::string> owner_search_path(const std::optional<catalog::Definition>& def) {
+    if (def && !def->search_path.empty()) return def->search_path;
+    return std::nullopt;
+}
+
 void check_index_columns(const std::vector<std::string>& columns) {
     if (columns.empty())
         throw Error(sqlstate::invalid_parameter_value, "unique_index_columns is empty")
@@ -66,55 +71,13 @@ std::string column_list(const std::vector<std::string>& columns) {
 }
 }  // namespace
 
-namespace {
-
-// What a relation named like the managed index is, if there is one.
-struct IndexSlot {
-    bool taken = false;       // a relation of that name exists in the view's schema
-    bool on_view = false;     // it is an index of the view
-    bool same_index = false;  // ... unique, plain, on exactly these columns
-};
-
-IndexSlot index_slot(Context& ctx, const catalog::RelationInfo& rel, const std::string& index,
-                     const std::vector<std::string>& columns) {
-    // Reads pg_class and pg_index for the name in the view's schema.
-    auto r = ctx.spi.exec(R"SQL(
-        SELECT COALESCE(i.indrelid OPERATOR(pg_catalog.=) $3, false) AS on_view,
-               COALESCE(i.indrelid OPERATOR(pg_catalog.=) $3 AND i.indisunique
-                        AND i.indpred IS NULL AND i.indexprs IS NULL
-                        AND ARRAY(SELECT a.attname::pg_catalog.text
-                                  FROM pg_catalog.unnest(i.indkey::pg_catalog.int2[])
-                                       WITH ORDINALITY AS k(attnum, ord)
-                                  JOIN pg_catalog.pg_attribute a
-                                    ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid
-                                   AND a.attnum OPERATOR(pg_catalog.=) k.attnum
-                                  ORDER BY k.ord) OPERATOR(pg_catalog.=) $4::pg_catalog.text[],
-                        false) AS same_index
-        FROM pg_catalog.pg_class c
-        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-        LEFT JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) c.oid
-        WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name
-          AND c.relname OPERATOR(pg_catalog.=) $2::pg_catalog.name
-    )SQL",
-                          {pg::Param::text(rel.schema), pg::Param::text(index),
-                           pg::Param::oid(rel.oid), pg::Param::text_array(columns)});
-    IndexSlot slot;
-    if (r.empty()) return slot;
-    slot.taken = true;
-    slot.on_view = r.first()[0].as_bool();
-    slot.same_index = r.first()[1].as_bool();
-    return slot;
-}
-
-}  // namespace
-
 std::string create_unique_index(Context& ctx, const catalog::RelationInfo& rel,
                                 const std::vector<std::string>& columns) {
     // Deterministic name; an existing relation of that name is reused only when it is this
     // very index, so a name clash never leaves the view without its unique index.
     check_index_columns(columns);
     std::string index = unique_index_name(rel.name, columns);
-    IndexSlot slot = index_slot(ctx, rel, index, columns);
+    catalog::IndexSlot slot = catalog::index_slot(ctx.spi, rel, index, columns);
     if (slot.same_index) return index;
     if (slot.taken)
         throw Error(
@@ -134,7 +97,7 @@ bool drop_unique_index(Context& ctx, const catalog::RelationInfo& rel,
                        const std::vector<std::string>& columns) {
     // Only an index of this view is dropped.
     std::string index = unique_index_name(rel.name, columns);
-    if (!index_slot(ctx, rel, index, columns).on_view) return false;
+    if (!catalog::index_slot(ctx.spi, rel, index, columns).on_view) return false;
     ctx.execute(fmt::format("DROP INDEX {}", pg::quote_qualified(rel.schema, index)));
     return true;
 }

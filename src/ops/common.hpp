@@ -44,6 +44,10 @@ std::string unique_index_hint(const catalog::RelationInfo& rel, const OptTextLis
 // Adds response.warning when no matviews worker runs to carry out background work (SPEC §1).
 void warn_if_no_worker(Context& ctx);
 
+// The search_path a view owner's query runs under: the one the view was defined with, else
+// (nullopt) the caller's, as a plain REFRESH would use.
+std::optional<std::string> owner_search_path(const std::optional<catalog::Definition>& def);
+
 // 22023 unless columns is a non-empty list of non-empty names.
 void check_index_columns(const std::vector<std::string>& columns);
 

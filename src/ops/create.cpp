@@ -8,6 +8,7 @@
 #include "ops/remote.hpp"
 #include "ops/swap.hpp"
 #include "ops/options.hpp"
+#include "ops/pipeline.hpp"
 
 namespace mv::ops {
 
@@ -52,8 +53,10 @@ void create_body(Context& ctx, const CreateArgs& a) {
     ctx.strategy = a.refresh_strategy;
 
     std::string query = catalog::check_single_query(*a.sql);
+    // What is there now decides whether anything happens; nothing changes without force, so
+    // these reads need no lock. With force, the pipeline checks the rights and locks.
     auto existing = catalog::find_relation(target);
-    auto def = ctx.store.find(schema, q.name);
+    auto kept = ctx.store.find_detached(schema, q.name);
     if (existing && existing->relkind != 'm')
         throw Error(sqlstate::duplicate_table,
                     fmt::format("{} already exists and is {}", ctx.view,
@@ -61,54 +64,57 @@ void create_body(Context& ctx, const CreateArgs& a) {
             .hint(
                 "Choose another name; matviews never drops a relation that is not a materialized "
                 "view.");
-    if (def) {
-        ctx.definition_id = def->id;
-        ctx.owner = def->owner;
-    }
-    if (existing) ctx.owner = existing->owner_name;
-    if ((existing || def) && !a.force) {
+    if ((existing || kept) && !a.force) {
         // Nothing to change, so no per-view lock is taken (it would be held until the caller's
         // transaction ends and make other sessions' operations on the view skip).
-        ctx.skip(existing ? (def ? "already exists" : "materialized view exists but is not managed")
+        bool managed = existing && ctx.store.find_by_relid(existing->oid);
+        ctx.skip(existing ? (managed ? "already exists" : "materialized view exists but is not managed")
                           : "definition exists; the view is missing");
         ctx.response.set("hint",
-                         existing && !def
+                         existing && !managed
                              ? "Use matviews.adopt() to manage it, or force => true to rebuild it."
                              : "Use force => true to drop and recreate it.");
         return;
     }
-    // Only the owner replaces a view, or a definition whose view is missing.
-    if (existing)
-        catalog::require_owner(*existing);
-    else if (def)
-        require_definition_owner(*def, ctx.view);
-    if (!ctx.lock_view()) return;
     if (existing) {
+        // Only the owner replaces a view: the pipeline checks, locks and reads its definition.
+        auto t = lock_resolved(ctx, *existing);
+        if (!t) return;
         // The exclusive lock the DROP needs, taken with short attempts so that readers never
-        // queue behind a create(force) waiting for a long reader.
-        take_exclusive_locks(ctx, {existing->oid}, "create");
-        ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", ctx.view));
-    }
-    if (def) {
-        ctx.store.remove(def->id);
+        // queue behind a create(force) waiting for a long reader. The DROP removes the view's
+        // definition and cancels its queued runs (sql_drop event trigger).
+        take_exclusive_locks(ctx, {t->rel->oid}, "create");
+        ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", t->rel->quoted));
         ctx.definition_id.reset();
+    } else {
+        // Nothing exists under that name yet: the lock is the name's.
+        if (!ctx.lock_view(pg::ViewLockKey::name(ctx.view))) return;
+    }
+    if (kept) {
+        // A definition kept under that name: only its owner replaces it.
+        require_definition_owner(*kept, ctx.view);
+        ctx.rights_checked = true;
+        if (!ctx.lock_view(pg::ViewLockKey::definition(kept->id))) return;
+        ctx.store.remove(kept->id);
     }
 
     std::string local_query = a.source ? remote_query(ctx, *a.source, query) : query;
     std::string statement = fmt::format("CREATE MATERIALIZED VIEW {} AS\n{}\nWITH {}", ctx.view,
                                         local_query, a.with_data ? "DATA" : "NO DATA");
     catalog::check_create_statement(statement);
-    ctx.execute(statement);
+    ctx.execute_owner_code(statement, std::nullopt);
     catalog::RelationInfo rel = catalog::require_matview(target);
+    ctx.rights_checked = true;  // the caller created it: it is the caller's
     ctx.owner = rel.owner_name;
     if (a.unique_index_columns)
         ctx.response.set("index", create_unique_index(ctx, rel, *a.unique_index_columns));
 
     catalog::Definition d;
+    d.relid = rel.oid;
     d.schema = schema;
     d.name = q.name;
     d.sql = query;
-    d.search_path = ctx.spi.scalar("SELECT pg_catalog.current_setting('search_path')").as_string();
+    d.search_path = ctx.caller_search_path;
     d.refresh_strategy = a.refresh_strategy;
     d.unique_index_columns = a.unique_index_columns;
     d.owner = rel.owner_name;
@@ -126,19 +132,17 @@ void create_body(Context& ctx, const CreateArgs& a) {
 }
 
 void adopt_body(Context& ctx, const AdoptArgs& a) {
-    // Register an existing view from its stored query; nothing is rebuilt.
-    QualifiedName q = require_name(ctx, a.name);
+    // Register an existing view from its stored query; nothing is rebuilt. The only way a
+    // relation comes under management by its name: its owner asks for it.
     check_strategy(a.refresh_strategy, "refresh_strategy");
-    catalog::RelationInfo rel = require_matview(ctx, q);
-    ctx.owner = rel.owner_name;
     ctx.strategy = a.refresh_strategy;
-    catalog::require_owner(rel);
-    // Already managed: nothing to change, so no per-view lock either.
-    if (auto def = definition_of(ctx, rel)) {
+    auto t = resolve_view(ctx, a.name, std::nullopt);
+    if (!t) return;
+    const catalog::RelationInfo& rel = *t->rel;
+    if (t->def) {
         ctx.skip("already managed");
         return;
     }
-    if (!ctx.lock_view()) return;
     Json options = a.options ? validate_options(ctx.spi, merge_options(Json::object(), *a.options))
                              : Json::object();
     if (a.unique_index_columns)
@@ -151,6 +155,7 @@ void adopt_body(Context& ctx, const AdoptArgs& a) {
             .hint(unique_index_hint(rel, a.unique_index_columns));
 
     catalog::Definition d;
+    d.relid = rel.oid;
     d.schema = rel.schema;
     d.name = rel.name;
     d.sql = catalog::stored_query(ctx.spi, rel.oid);

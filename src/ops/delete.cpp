@@ -3,6 +3,7 @@
 #include "ops/common.hpp"
 
 #include "boundary/scopes.hpp"
+#include "ops/pipeline.hpp"
 
 namespace mv::ops {
 
@@ -18,82 +19,67 @@ std::string describe(const std::vector<catalog::Dependent>& deps) {
     return out;
 }
 
-void delete_missing(Context& ctx, const DeleteArgs& a, const QualifiedName& q) {
-    // The view does not exist: remove a kept definition, skip, or fail.
-    auto def = ctx.store.find(q);
-    ctx.view = def ? pg::quote_qualified(def->schema, def->name) : display_name(q);
-    if (def && !a.keep_definition) {
-        ctx.definition_id = def->id;
-        ctx.owner = def->owner;
-        require_definition_owner(*def, ctx.view);
-        if (!ctx.lock_view()) return;
-        ctx.store.remove(def->id);
-        ctx.response.set("view_existed", false);
-        ctx.response.set("definition_removed", true);
-        ctx.status = "deleted";
-        return;
-    }
-    if (a.if_exists) {
-        ctx.skip("does not exist");
-        return;
-    }
-    throw Error(sqlstate::undefined_table,
-                fmt::format("materialized view {} does not exist", ctx.view))
-        .hint("Pass if_exists => true to ignore a missing view.");
-}
-
 void delete_body(Context& ctx, const DeleteArgs& a) {
-    // Resolve, lock, check dependents, drop, forget the definition(s).
-    QualifiedName q = require_name(ctx, a.name);
-    auto rel = catalog::find_relation(q);
-    if (!rel) return delete_missing(ctx, a, q);
-    ctx.view = rel->quoted;
-    if (rel->relkind != 'm') catalog::throw_not_matview(*rel);
-    auto def = definition_of(ctx, *rel);
-    // As DROP does: ownership first, so a non-owner learns nothing about dependents.
-    catalog::require_owner(*rel);
-    if (!ctx.lock_view()) return;
+    // The pipeline (a missing view may leave a kept definition), dependents, drop; the DROP
+    // removes the definitions of the view and of dropped dependents (sql_drop event trigger),
+    // unless keep_definition detached them first.
+    auto t = resolve_view(ctx, a.name, std::nullopt, Resolve{true, true});
+    if (!t) return;
+    if (!t->rel) {
+        if (t->def && !a.keep_definition) {
+            ctx.store.remove(t->def->id);
+            ctx.response.set("view_existed", false);
+            ctx.response.set("definition_removed", true);
+            ctx.status = "deleted";
+            return;
+        }
+        if (a.if_exists) {
+            ctx.skip("does not exist");
+            return;
+        }
+        throw Error(sqlstate::undefined_table,
+                    fmt::format("materialized view {} does not exist", ctx.view))
+            .hint("Pass if_exists => true to ignore a missing view.");
+    }
+    const catalog::RelationInfo& rel = *t->rel;
 
-    auto deps = catalog::dependents(ctx.spi, rel->oid);
+    auto deps = catalog::dependents(ctx.spi, rel.oid);
     if (!deps.empty() && !a.cascade)
         throw Error(sqlstate::dependent_objects_still_exist,
-                    fmt::format("cannot delete {} because other objects depend on it", rel->quoted))
+                    fmt::format("cannot delete {} because other objects depend on it", rel.quoted))
             .detail(fmt::format("Dependents: {}.", describe(deps)))
             .hint(fmt::format(
                 "Dependents: {}. Drop them first, or call matviews.delete({}, cascade => true) "
                 "to drop them too.",
-                describe(deps), pg::quote_literal(rel->quoted)));
+                describe(deps), pg::quote_literal(rel.quoted)));
+    // The definitions the DROP takes with it, or that keep_definition keeps detached.
+    std::vector<std::pair<int64_t, std::string>> managed;
+    if (t->def) managed.emplace_back(t->def->id, rel.quoted);
+    for (const auto& d : deps)
+        if (d.relkind == 'm')
+            if (auto dd = ctx.store.find_by_relid(d.oid)) managed.emplace_back(dd->id, d.quoted);
+    if (a.keep_definition)
+        for (const auto& [id, view] : managed) ctx.store.detach(id);
     try {
         ctx.execute(
-            fmt::format("DROP MATERIALIZED VIEW {}{}", rel->quoted, a.cascade ? " CASCADE" : ""));
+            fmt::format("DROP MATERIALIZED VIEW {}{}", rel.quoted, a.cascade ? " CASCADE" : ""));
     } catch (const PgError& e) {
         // Objects other than views can depend on the view (a function taking its row type, a
         // column of that type): PostgreSQL's refusal, with matviews' way out in the hint.
         if (e.sqlstate() != sqlstate::dependent_objects_still_exist) throw;
         throw Error(sqlstate::dependent_objects_still_exist,
-                    fmt::format("cannot delete {} because other objects depend on it", rel->quoted))
+                    fmt::format("cannot delete {} because other objects depend on it", rel.quoted))
             .detail(e.info().detail)
             .hint(fmt::format("Drop them first, or call matviews.delete({}, cascade => true) to "
                               "drop them too.",
-                              pg::quote_literal(rel->quoted)));
+                              pg::quote_literal(rel.quoted)));
     }
 
     Json removed = Json::array();
-    if (def && !a.keep_definition) {
-        ctx.store.remove(def->id);
-        removed.push(rel->quoted);
-    }
+    if (!a.keep_definition)
+        for (const auto& [id, view] : managed) removed.push(view);
     Json dropped = Json::array();
-    for (const auto& d : deps) {
-        dropped.push(d.quoted);
-        if (d.relkind != 'm' || a.keep_definition) continue;
-        QualifiedName dq = parse_qualified_name(d.quoted);
-        auto ddef = ctx.store.find(*dq.schema, dq.name);
-        if (ddef && !catalog::find_relation(dq)) {
-            ctx.store.remove(ddef->id);
-            removed.push(d.quoted);
-        }
-    }
+    for (const auto& d : deps) dropped.push(d.quoted);
     ctx.response.set("dropped_dependents", std::move(dropped));
     ctx.response.set("definitions_removed", std::move(removed));
     ctx.status = "deleted";

@@ -2,6 +2,7 @@
 // background worker. Each returns the uniform response; none raises for an operational failure.
 #pragma once
 
+#include "boundary/pg.hpp"
 #include "core/json.hpp"
 
 #include <optional>
@@ -36,6 +37,7 @@ Json adopt(const AdoptArgs& args);
 
 struct RefreshArgs {
     OptText name;
+    std::optional<Oid> relid;  // a queued run or a cascade: the relation itself, never a name
     OptText strategy;
     OptText row_count_strategy;
     bool cascade = false;
@@ -46,6 +48,7 @@ Json refresh(const RefreshArgs& args);
 
 struct SwapArgs {
     OptText name;
+    std::optional<Oid> relid;  // a queued run: the relation itself, never a name
     OptText sql;  // a new query: zero-downtime redefinition
     OptText row_count_strategy;
     std::string trigger = "manual";

@@ -5,6 +5,7 @@
 
 #include "boundary/scopes.hpp"
 #include "ops/options.hpp"
+#include "ops/pipeline.hpp"
 #include "ops/swap.hpp"
 
 namespace mv::ops {
@@ -12,29 +13,25 @@ namespace mv::ops {
 namespace {
 
 void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Dependent>* cascade) {
-    // Resolve, choose the strategy, lock, count, refresh, count.
-    QualifiedName q = require_name(ctx, a.name);
+    // The pipeline, then choose the strategy, count, refresh, count.
     RowCountStrategy rcs =
         parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::estimated);
-    catalog::RelationInfo rel = require_matview(ctx, q);
-    auto def = definition_of(ctx, rel);
-    // As REFRESH does, ownership first: a non-owner gets 42501 whatever else is wrong.
-    catalog::require_owner(rel);
-    std::string strategy = a.strategy ? check_strategy(*a.strategy, "strategy")
+    if (a.strategy) check_strategy(*a.strategy, "strategy");
+    auto target = resolve_view(ctx, a.name, a.relid);
+    if (!target) return;
+    const catalog::RelationInfo& rel = *target->rel;
+    const auto& def = target->def;
+    std::string strategy = a.strategy ? *a.strategy
                                       : (def ? def->refresh_strategy : std::string("regular"));
     ctx.request.set("strategy", strategy);
     ctx.strategy = strategy;
-    if (!ctx.lock_view()) return;
-    // The view changed hands (ALTER ... OWNER TO): the definition follows, so that row-level
-    // security shows it to the new owner and no longer to the old one.
-    if (def && def->owner != rel.owner_name) ctx.store.set_owner(def->id, rel.owner_name);
 
     ctx.row_count_before = ctx.count_rows(rel, rcs);
     ViewTimeouts timeouts(def ? def->options : Json::object());
     if (strategy == "swap") {
-        swap_into(ctx, rel, def, std::nullopt);
+        Oid new_oid = swap_into(ctx, rel, def, std::nullopt);
         ctx.response.set("strategy", strategy);
-        ctx.row_count_after = ctx.count_rows(*catalog::find_relation(q), rcs);
+        ctx.row_count_after = ctx.count_rows(*catalog::relation_by_oid(new_oid), rcs);
         // A swap re-creates and repopulates every dependent materialized view itself: cascade
         // has nothing left to refresh.
         return;
@@ -56,8 +53,11 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
                 "REFRESH ... CONCURRENTLY needs a unique index that is valid, immediate, not "
                 "partial, and on plain columns only.")
             .hint(unique_index_hint(rel, def ? def->unique_index_columns : std::nullopt));
-    ctx.execute(fmt::format("REFRESH MATERIALIZED VIEW {}{}", concurrently ? "CONCURRENTLY " : "",
-                            rel.quoted));
+    // REFRESH runs the query as the view's owner in a security-restricted operation; under the
+    // search_path the view was defined with, else the caller's, as a plain REFRESH would.
+    ctx.execute_owner_code(fmt::format("REFRESH MATERIALIZED VIEW {}{}",
+                                       concurrently ? "CONCURRENTLY " : "", rel.quoted),
+                           owner_search_path(def));
     ctx.response.set("strategy", *ctx.strategy);
     ctx.row_count_after = ctx.count_rows(rel, rcs);
     if (cascade) {
@@ -67,20 +67,17 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
 }
 
 void swap_body(Context& ctx, const SwapArgs& a) {
-    // Resolve, lock, count, swap (rebuild or redefine), count.
-    QualifiedName q = require_name(a.name);
+    // The pipeline, then count, swap (rebuild or redefine), count.
     RowCountStrategy rcs =
         parse_row_count_strategy(a.row_count_strategy, RowCountStrategy::estimated);
-    catalog::RelationInfo rel = catalog::require_matview(q);
-    ctx.view = rel.quoted;
     ctx.strategy = "swap";
-    catalog::require_owner(rel);
-    auto def = definition_of(ctx, rel);
-    if (!ctx.lock_view()) return;
+    auto target = resolve_view(ctx, a.name, a.relid);
+    if (!target) return;
+    const catalog::RelationInfo& rel = *target->rel;
     ctx.row_count_before = ctx.count_rows(rel, rcs);
-    ViewTimeouts timeouts(def ? def->options : Json::object());
-    swap_into(ctx, rel, def, a.sql);
-    ctx.row_count_after = ctx.count_rows(*catalog::find_relation(q), rcs);
+    ViewTimeouts timeouts(target->def ? target->def->options : Json::object());
+    Oid new_oid = swap_into(ctx, rel, target->def, a.sql);
+    ctx.row_count_after = ctx.count_rows(*catalog::relation_by_oid(new_oid), rcs);
 }
 
 }  // namespace
@@ -114,6 +111,7 @@ Json refresh(const RefreshArgs& args) {
         for (const auto& d : dependents) {
             RefreshArgs dep;
             dep.name = d.quoted;
+            dep.relid = d.oid;  // by OID: the cascade never resolves a name again
             dep.row_count_strategy = args.row_count_strategy;
             dep.trigger = "cascade";
             Json r = refresh(dep);

@@ -40,7 +40,13 @@ std::string check_strategy(const std::string& s, const char* argument) {
 void Context::execute(const std::string& sql) {
     // Lists the statement first, so a failing one shows in the error response too.
     sql_.push_back(sql);
-    spi.exec(sql);
+    store.execute(sql);
+}
+
+void Context::execute_owner_code(const std::string& sql,
+                                 const std::optional<std::string>& search_path) {
+    sql_.push_back(sql);
+    store.execute_owner_code(sql, search_path ? search_path : caller_search_path);
 }
 
 void Context::skip(const std::string& reason) {
@@ -48,8 +54,8 @@ void Context::skip(const std::string& reason) {
     response.set("reason", reason);
 }
 
-bool Context::lock_view() {
-    if (pg::try_lock_view(view)) return true;
+bool Context::lock_view(const pg::ViewLockKey& key) {
+    if (pg::try_lock_view(key)) return true;
     skip("already running");
     return false;
 }
@@ -61,25 +67,10 @@ std::optional<int64_t> Context::count_rows(const catalog::RelationInfo& rel, Row
             return std::nullopt;
         case RowCountStrategy::estimated:
             return catalog::estimated_rows(rel.oid);
-        case RowCountStrategy::exact: {
-            auto populated = spi.scalar(
-                "SELECT relispopulated FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) "
-                "$1",
-                {pg::Param::oid(rel.oid)});
-            if (populated.is_null() || !populated.as_bool()) return std::nullopt;
-            return spi.scalar(fmt::format("SELECT pg_catalog.count(*) FROM {}", rel.quoted))
-                .as_int();
-        }
+        case RowCountStrategy::exact:
+            return catalog::exact_rows(spi, rel);
     }
     return std::nullopt;
-}
-
-std::optional<catalog::Definition> definition_of(Context& ctx, const catalog::RelationInfo& rel) {
-    // Looks the definition up and notes its id and owner in the context.
-    auto def = ctx.store.find(rel.schema, rel.name);
-    if (def) ctx.definition_id = def->id;
-    ctx.owner = rel.owner_name;
-    return def;
 }
 
 namespace {
@@ -114,8 +105,13 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
 
     Context ctx(spi, store, std::move(request));
     ctx.view = op.raw_view;
+    ctx.caller_search_path = pg::session_search_path();
     auto started = std::chrono::steady_clock::now();
+    pg::StatementTimeoutScope::reset_fired();
     std::optional<ErrorInfo> failure = pg::in_subtransaction([&] { body(ctx); });
+    // A cancel or the session's statement_timeout ends the statement, as in plain SQL; the
+    // subtransaction has rolled the body back, and the caller's transaction is aborted with it.
+    if (failure && pg::is_cancel(*failure)) throw Error(*failure);
     double duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count();
@@ -143,6 +139,11 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
     catalog::RunOutcome outcome;
     outcome.id = run_id;
     outcome.view = ctx.view;
+    // A call refused before its rights were checked stays the caller's own record.
+    if (!ctx.rights_checked) {
+        ctx.definition_id.reset();
+        ctx.owner.clear();
+    }
     outcome.definition_id = ctx.definition_id;
     outcome.strategy = ctx.strategy;
     outcome.status = failure ? "failed" : (ctx.status == "skipped" ? "skipped" : "success");

@@ -1,11 +1,16 @@
 // The operation runner: every management function is one recorded operation. It inserts the run,
 // runs the operation's body in a subtransaction, records the outcome (duration, row counts,
 // error, request and response) and returns the uniform jsonb response of SPEC §3. A failure
-// rolls back only the body; it is returned, never raised.
+// rolls back only the body; it is returned, never raised, except a cancel or the session's
+// statement_timeout, which is raised as PostgreSQL raised it. Until the caller's rights on the
+// view have been checked (ctx.rights_checked), the run is the caller's alone: a refused call is
+// never recorded against the view's definition or owner. The body finds its view through the
+// pipeline (pipeline.hpp).
 #pragma once
 
 #include "boundary/spi.hpp"
 #include "catalog/relation.hpp"
+#include "boundary/scopes.hpp"
 #include "catalog/store.hpp"
 
 namespace mv::ops {
@@ -33,6 +38,11 @@ class Context {
     std::string view;                // quoted name, once resolved
     std::string owner;               // the view's owner, once known
     std::optional<int64_t> definition_id;
+    // Set by the pipeline once the caller's rights on the view were checked: from then on the
+    // run is recorded against the view's definition and owner.
+    bool rights_checked = false;
+    // The caller's search_path, read before any statement runs (statements run pinned).
+    std::string caller_search_path;
     std::optional<std::string> strategy;
     std::string status = "updated";  // response status on success
     std::optional<int64_t> row_count_before;
@@ -42,11 +52,14 @@ class Context {
 
     // Runs a statement as the caller and lists it in response.sql.
     void execute(const std::string& sql);
+    // The same for a statement that runs the view owner's query (CREATE ... AS, REFRESH), under
+    // search_path (nullopt: the caller's).
+    void execute_owner_code(const std::string& sql, const std::optional<std::string>& search_path);
     // Ends the operation as skipped with a reason (the body returns right after).
     void skip(const std::string& reason);
     // Takes the per-view operation lock; false (and skipped, "already running") when another
     // session holds it.
-    bool lock_view();
+    bool lock_view(const pg::ViewLockKey& key);
     // Row count of a relation under the given strategy.
     std::optional<int64_t> count_rows(const catalog::RelationInfo& rel, RowCountStrategy s);
     // The statements executed so far.
@@ -68,7 +81,5 @@ struct Operation {
 // Runs body as one recorded operation and returns its response.
 Json run(const Operation& op, Json request, const std::function<void(Context&)>& body);
 
-// The definition of a resolved view, if it is managed.
-std::optional<catalog::Definition> definition_of(Context& ctx, const catalog::RelationInfo& rel);
 
 }  // namespace mv::ops

@@ -1,11 +1,16 @@
 // swap: zero-downtime rebuild and redefinition. The new relation is created empty under a
-// temporary name, indexed, owned, granted and commented, filled by REFRESH (so its query runs as
-// the view's owner, exactly as in a regular refresh) and analyzed, while readers keep using the
-// old one; then the exclusive lock is taken with a short lock_timeout (retried with backoff and
-// jitter, so a long-running reader never makes every other reader queue behind the swap), the old
-// relation and its dependents are dropped, the new one renamed into place and the dependents
-// re-created. Everything runs in the operation's subtransaction: a failure anywhere leaves the
-// old view.
+// temporary name and given the view's owner at once, so that its indexes are built as that owner
+// in a security-restricted operation (index expressions and predicates are the owner's code, and
+// CREATE INDEX evaluates them while it plans); it is filled by REFRESH (the query runs as the
+// owner, exactly as in a regular refresh) and analyzed (as the owner too), while readers keep
+// using the old one. Then the exclusive lock is taken with a short lock_timeout (retried with
+// backoff and jitter, so a long-running reader never makes every other reader queue behind the
+// swap), and only then is what the swap carries over read: privileges, owner, comments and the
+// dependents, so that a GRANT, REVOKE or ALTER made while it built is never undone; indexes that
+// changed meanwhile fail the swap (40001) rather than lose the change. The old relation and its
+// dependents are dropped, the new one renamed into place, the dependents re-created, and the
+// definition and queued runs moved to the new OIDs. Everything runs in the operation's
+// subtransaction: a failure anywhere leaves the old view.
 #include "ops/swap.hpp"
 
 #include "boundary/scopes.hpp"
@@ -49,9 +54,25 @@ void execute_all(Context& ctx, const std::vector<catalog::Statement>& statements
 void fill(Context& ctx, const std::string& target, const std::optional<std::string>& search_path) {
     // REFRESH MATERIALIZED VIEW: PostgreSQL runs the query as the relation's owner, in a
     // security-restricted operation, the same as a regular refresh of the view itself.
-    pg::GucScope guc;
-    if (search_path) guc.set("search_path", *search_path);
-    ctx.execute(fmt::format("REFRESH MATERIALIZED VIEW {}", target));
+    ctx.execute_owner_code(fmt::format("REFRESH MATERIALIZED VIEW {}", target), search_path);
+}
+
+void as_owner(Context& ctx, Oid relid, const std::string& sql) {
+    // Runs a statement that evaluates the owner's code (CREATE INDEX, ANALYZE) as the relation's
+    // owner in a security-restricted operation, as REFRESH and REINDEX do.
+    auto rel = catalog::relation_by_oid(relid);
+    if (!rel) throw Error(sqlstate::undefined_table, "the swap's new relation disappeared");
+    pg::RoleScope role(rel->owner, true);
+    ctx.execute(sql);
+}
+
+std::vector<std::string> index_fingerprint(const std::vector<catalog::IndexSpec>& indexes) {
+    // What must not change between the build and the lock: each index's full definition.
+    std::vector<std::string> out;
+    for (const auto& idx : indexes)
+        out.push_back(catalog::index_statement(idx, idx.name, "t") + "|" +
+                      idx.comment.value_or("") + (idx.clustered ? "|c" : ""));
+    return out;
 }
 
 void remove_leftover(Context& ctx, const std::string& schema, const std::string& tmp,
@@ -60,9 +81,8 @@ void remove_leftover(Context& ctx, const std::string& schema, const std::string&
     // the build marker as its comment); refuses to touch anything else.
     auto left = catalog::find_relation(QualifiedName{schema, tmp});
     if (!left) return;
-    auto comment = ctx.spi.scalar("SELECT pg_catalog.obj_description($1, 'pg_class')",
-                                  {pg::Param::oid(left->oid)});
-    if (left->relkind == 'm' && comment.text() == std::string(kBuildMarker) + view) {
+    auto comment = catalog::relation_comment(ctx.spi, left->oid);
+    if (left->relkind == 'm' && comment == std::string(kBuildMarker) + view) {
         ctx.execute(fmt::format("DROP MATERIALIZED VIEW {} CASCADE", left->quoted));
         ctx.response.set("removed_leftover", left->quoted);
         return;
@@ -105,7 +125,7 @@ long backoff_ms(int attempt) {
     return static_cast<long>(base * (0.5 + 0.5 * pg::random_fraction()));
 }
 
-void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
+Oid recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
     // CREATE VIEW / MATERIALIZED VIEW (empty) from the captured definition, then owner, grants,
     // comments, indexes, triggers and rules, then REFRESH of a materialized view that was
     // populated; a definition that no longer fits refuses the swap and names the dependent.
@@ -146,12 +166,13 @@ void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std
         if (!denied) info.sqlstate = sqlstate::dependent_objects_still_exist;
         throw Error(info);
     }
-    auto columns =
-        catalog::column_names(ctx.spi, catalog::find_relation(parse_qualified_name(target))->oid);
+    Oid new_oid = catalog::find_relation(parse_qualified_name(target))->oid;
+    auto columns = catalog::column_names(ctx.spi, new_oid);
+    // Owner first: indexes are then built as the owner.
     execute_all(ctx, catalog::ownership_and_grants(d.spec, kind, target, columns));
     for (const auto& s : catalog::comments(d.spec, kind, target, columns)) ctx.execute(s);
     for (size_t i = 0; i < d.index_definitions.size(); i++) {
-        ctx.execute(d.index_definitions[i]);
+        as_owner(ctx, new_oid, d.index_definitions[i]);
         if (d.index_comments[i])
             ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
                                     pg::quote_qualified(d.schema, d.index_names[i]),
@@ -164,6 +185,7 @@ void recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std
     for (const auto& t : d.trigger_definitions) ctx.execute(t);
     for (const auto& r : d.rule_definitions) ctx.execute(r);
     if (d.rel.relkind == 'm' && d.populated) fill(ctx, target, std::nullopt);
+    return new_oid;
 }
 
 }  // namespace
@@ -222,10 +244,11 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations, const
     }
 }
 
-void swap_into(Context& ctx, const catalog::RelationInfo& rel,
-               const std::optional<catalog::Definition>& def,
-               const std::optional<std::string>& new_sql) {
-    // Build beside, lock briefly, swap, re-create dependents, update the definition.
+Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
+              const std::optional<catalog::Definition>& def,
+              const std::optional<std::string>& new_sql) {
+    // Build beside, lock briefly, read what carries over, swap, re-create dependents, move the
+    // definition and queued runs, update the definition.
     catalog::require_owner(rel);
     std::string query;
     std::optional<std::string> build_query;  // when the relation is built from other text
@@ -236,47 +259,47 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
         query = catalog::check_single_query(*new_sql);
         // A remote view is rebuilt over dblink from the new remote query.
         if (def && def->source) build_query = remote_query(ctx, *def->source, query);
-        stored_search_path =
-            ctx.spi.scalar("SELECT pg_catalog.current_setting('search_path')").as_string();
+        stored_search_path = ctx.caller_search_path;
     } else {
         // The stored query deparsed with every name qualified, run under the search_path the
         // view was defined with: the same data as REFRESH, whatever the caller's search_path.
         // A view defined without one (not managed, or adopted) keeps the caller's, as REFRESH
         // does, so that functions it calls still find what they name.
         query = catalog::stored_query(ctx.spi, rel.oid);
-        if (def && !def->search_path.empty()) search_path = def->search_path;
+        search_path = owner_search_path(def);
     }
     std::string tmp = derived_name(rel.name, "mvswap");
     std::string tmp_quoted = pg::quote_qualified(rel.schema, tmp);
     remove_leftover(ctx, rel.schema, tmp, rel.quoted);
 
-    catalog::RelationSpec spec = catalog::relation_spec(ctx.spi, rel.oid);
+    // Read before the lock only to build: the storage settings and indexes the new relation is
+    // built with, and the dependents, to refuse early a swap that could never re-create them.
+    catalog::RelationSpec build_spec = catalog::relation_spec(ctx.spi, rel.oid);
     std::vector<catalog::IndexSpec> indexes = catalog::index_specs(ctx.spi, rel.oid);
-    std::vector<catalog::DependentSpec> deps = catalog::dependent_specs(ctx.spi, rel.oid);
-    check_dependents(rel, deps);
+    check_dependents(rel, catalog::dependent_specs(ctx.spi, rel.oid));
 
     // 1. Build, readers untouched: created empty and marked as a swap build until it is renamed,
-    // indexed (so an index that no longer fits fails before any data is computed), given the
-    // owner, privileges and column comments, then filled by REFRESH as the owner, and analyzed.
+    // given the view's owner, indexed as that owner (so an index that no longer fits fails
+    // before any data is computed), filled by REFRESH as the owner, and analyzed.
     std::string create = fmt::format(
         "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH NO DATA", tmp_quoted,
-        spec.access_method.empty() ? "" : " USING " + pg::quote_ident(spec.access_method),
-        catalog::with_clause(spec.reloptions),
-        spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(spec.tablespace),
+        build_spec.access_method.empty() ? ""
+                                         : " USING " + pg::quote_ident(build_spec.access_method),
+        catalog::with_clause(build_spec.reloptions),
+        build_spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(build_spec.tablespace),
         build_query ? *build_query : query);
     catalog::check_create_statement(create);
-    {
-        pg::GucScope guc;
-        if (search_path) guc.set("search_path", *search_path);
-        ctx.execute(create);
-    }
+    ctx.execute_owner_code(create, search_path);
+    Oid tmp_oid = catalog::find_relation(QualifiedName{rel.schema, tmp})->oid;
     ctx.execute(fmt::format("COMMENT ON MATERIALIZED VIEW {} IS {}", tmp_quoted,
                             pg::quote_literal(std::string(kBuildMarker) + rel.quoted)));
+    ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} OWNER TO {}", tmp_quoted,
+                            pg::quote_ident(build_spec.owner)));
     std::vector<std::pair<std::string, std::string>> renames;  // temporary index name -> original
     for (const auto& idx : indexes) {
         std::string tmp_index = derived_name(idx.name, "mvswap");
         try {
-            ctx.execute(catalog::index_statement(idx, tmp_index, tmp_quoted));
+            as_owner(ctx, tmp_oid, catalog::index_statement(idx, tmp_index, tmp_quoted));
         } catch (const Error& e) {
             ErrorInfo info = e.info();
             if (!does_not_fit(info)) throw;
@@ -297,31 +320,65 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
                                     pg::quote_ident(tmp_index)));
         renames.emplace_back(tmp_index, idx.name);
     }
-    Oid tmp_oid = catalog::find_relation(QualifiedName{rel.schema, tmp})->oid;
     std::set<std::string> columns = catalog::column_names(ctx.spi, tmp_oid);
-    execute_all(ctx, catalog::ownership_and_grants(spec, "MATERIALIZED VIEW", tmp_quoted, columns));
-    for (const auto& s : catalog::column_comments(spec, tmp_quoted, columns)) ctx.execute(s);
-    for (const auto& s : catalog::column_settings(spec, "MATERIALIZED VIEW", tmp_quoted, columns))
+    for (const auto& s :
+         catalog::column_settings(build_spec, "MATERIALIZED VIEW", tmp_quoted, columns))
         ctx.execute(s);
     fill(ctx, tmp_quoted, search_path);
-    ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
+    as_owner(ctx, tmp_oid, fmt::format("ANALYZE {}", tmp_quoted));
 
     // 2. The lock window: as short as the catalog work it needs. Dependents are locked first,
     // outermost first, the order in which a reader's query locks them.
+    std::vector<catalog::DependentSpec> deps = catalog::dependent_specs(ctx.spi, rel.oid);
     std::vector<Oid> lock_order;
     for (auto it = deps.rbegin(); it != deps.rend(); ++it) lock_order.push_back(it->rel.oid);
     lock_order.push_back(rel.oid);
     take_exclusive_locks(ctx, lock_order, "swap");
-    for (auto it = deps.rbegin(); it != deps.rend(); ++it)
-        ctx.execute(fmt::format("DROP {} {}", kind_of(it->rel.relkind), it->rel.quoted));
-    ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", rel.quoted));
-    ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} RENAME TO {}", tmp_quoted,
-                            pg::quote_ident(rel.name)));
-    ctx.execute(catalog::relation_comment(spec, "MATERIALIZED VIEW", rel.quoted));
-    for (const auto& [from, to] : renames)
-        ctx.execute(fmt::format("ALTER INDEX {} RENAME TO {}",
-                                pg::quote_qualified(rel.schema, from), pg::quote_ident(to)));
-    for (const auto& d : deps) recreate_dependent(ctx, d, rel.quoted);
+
+    // 3. Under the lock, what carries over, read now: nothing granted, revoked, commented or
+    // given away while the build ran is undone. Dependents created meanwhile were locked above
+    // only if they existed then: read again, and refuse if the set changed.
+    catalog::RelationSpec spec = catalog::relation_spec(ctx.spi, rel.oid);
+    std::vector<catalog::DependentSpec> locked_deps = catalog::dependent_specs(ctx.spi, rel.oid);
+    auto oids = [](const std::vector<catalog::DependentSpec>& v) {
+        std::vector<Oid> out;
+        for (const auto& d : v) out.push_back(d.rel.oid);
+        return out;
+    };
+    if (oids(locked_deps) != oids(deps) ||
+        index_fingerprint(catalog::index_specs(ctx.spi, rel.oid)) != index_fingerprint(indexes))
+        throw Error(sqlstate::serialization_failure,
+                    fmt::format("cannot swap {}: its indexes or dependents changed while the swap "
+                                "was building",
+                                rel.quoted))
+            .detail("The old view is untouched, with the change that was made to it.")
+            .hint("Run the swap again.");
+    check_dependents(rel, locked_deps);
+    deps = std::move(locked_deps);
+    execute_all(ctx, catalog::ownership_and_grants(spec, "MATERIALIZED VIEW", tmp_quoted, columns));
+    for (const auto& s : catalog::column_comments(spec, tmp_quoted, columns)) ctx.execute(s);
+
+    {
+        // The DROPs below must not remove the definitions of the relations being replaced: they
+        // move to the new relations (sql_drop event trigger, Store::rebind).
+        std::vector<Oid> replaced{rel.oid};
+        for (const auto& d : deps) replaced.push_back(d.rel.oid);
+        catalog::ReplacingRelations replacing(replaced);
+        for (auto it = deps.rbegin(); it != deps.rend(); ++it)
+            ctx.execute(fmt::format("DROP {} {}", kind_of(it->rel.relkind), it->rel.quoted));
+        ctx.execute(fmt::format("DROP MATERIALIZED VIEW {}", rel.quoted));
+        ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} RENAME TO {}", tmp_quoted,
+                                pg::quote_ident(rel.name)));
+        ctx.execute(catalog::relation_comment(spec, "MATERIALIZED VIEW", rel.quoted));
+        for (const auto& [from, to] : renames)
+            ctx.execute(fmt::format("ALTER INDEX {} RENAME TO {}",
+                                    pg::quote_qualified(rel.schema, from), pg::quote_ident(to)));
+        ctx.store.rebind(rel.oid, tmp_oid);
+        for (const auto& d : deps) {
+            Oid recreated = recreate_dependent(ctx, d, rel.quoted);
+            ctx.store.rebind(d.rel.oid, recreated);
+        }
+    }
 
     Json recreated = Json::array();
     for (const auto& d : deps) recreated.push(d.rel.quoted);
@@ -334,6 +391,7 @@ void swap_into(Context& ctx, const catalog::RelationInfo& rel,
         ctx.store.update(next);
         ctx.response.set("definition_updated", true);
     }
+    return tmp_oid;
 }
 
 }  // namespace mv::ops

@@ -16,8 +16,9 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations, const
 // Rebuilds rel from new_sql (or its stored query) under a temporary name with every index,
 // privilege, comment and storage setting of the old one, then, holding the exclusive lock only
 // for the swap itself, replaces the old relation and re-creates its dependents. The caller has
-// taken the per-view lock. Updates the definition's query when new_sql is given.
-void swap_into(Context& ctx, const catalog::RelationInfo& rel,
+// taken the per-view lock. Updates the definition's query when new_sql is given. Returns the
+// new relation's OID, to which the definition and queued runs have moved.
+Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
                const std::optional<catalog::Definition>& def,
                const std::optional<std::string>& new_sql);
 

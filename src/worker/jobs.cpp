@@ -15,18 +15,6 @@ namespace mv::worker {
 
 namespace {
 
-std::string effective_strategy(pg::Spi& spi, int64_t run_id,
-                               const std::optional<std::string>& requested) {
-    // The strategy a run will use, for pg_stat_activity: the requested one, else the
-    // definition's, else regular (as refresh decides).
-    if (requested) return *requested;
-    auto v = spi.scalar(
-        "SELECT d.refresh_strategy FROM matviews.runs r JOIN matviews.definitions d "
-        "ON d.id OPERATOR(pg_catalog.=) r.definition_id WHERE r.id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(run_id)});
-    return v.is_null() ? std::string("regular") : v.as_string();
-}
-
 void job_main(Datum) {
     // Connect as the owner, claim the run, run it, exit.
     JobArgs a;
@@ -47,8 +35,9 @@ void job_main(Datum) {
     std::optional<catalog::Store::QueuedRun> claimed;
     std::string shown_strategy;
     pg::in_transaction([&](pg::Spi& spi) {
-        claimed = catalog::Store(spi).claim_queued_run(a.run_id);
-        if (claimed) shown_strategy = effective_strategy(spi, a.run_id, claimed->strategy);
+        catalog::Store store(spi);
+        claimed = store.claim_queued_run(a.run_id);
+        if (claimed) shown_strategy = store.effective_strategy(a.run_id, claimed->strategy);
     });
     if (!claimed) return;
     const catalog::Store::QueuedRun& run = *claimed;
@@ -58,12 +47,14 @@ void job_main(Datum) {
         if (run.operation == "swap") {
             ops::SwapArgs s;
             s.name = run.view;
+            s.relid = run.relid;  // by OID: a queued run never follows a name
             s.trigger = run.trigger;
             s.queued_run_id = a.run_id;
             ops::swap(s);
         } else {
             ops::RefreshArgs r;
             r.name = run.view;
+            r.relid = run.relid;
             r.strategy = run.strategy;
             r.trigger = run.trigger;
             r.queued_run_id = a.run_id;

@@ -9,6 +9,7 @@
 #include "boundary/scopes.hpp"
 #include "boundary/timezone.hpp"
 #include "boundary/xact.hpp"
+#include "catalog/store.hpp"
 #include "core/scheduler.hpp"
 #include "module.hpp"
 #include "worker/bgw.hpp"
@@ -75,24 +76,6 @@ Json error_object(const std::string& sqlstate, const std::string& message,
     return e;
 }
 
-void fail_run(pg::Spi& spi, int64_t run_id, const Json& error) {
-    // Marks a run failed now and, for a refresh or swap of a managed view, counts the failure in
-    // the definition's consecutive_failures (as the runner does for runs that reach it).
-    auto r = spi.exec(
-        "UPDATE matviews.runs SET status = 'failed', started_at = COALESCE(started_at, "
-        "pg_catalog.now()), "
-        "finished_at = pg_catalog.clock_timestamp(), error = $2 WHERE id OPERATOR(pg_catalog.=) $1 "
-        "RETURNING definition_id, operation",
-        {pg::Param::int8(run_id), pg::Param::jsonb(error)});
-    if (r.empty() || r.first()[0].is_null()) return;
-    std::string operation = r.first()[1].as_string();
-    if (operation != "refresh" && operation != "swap") return;
-    spi.exec(
-        "UPDATE matviews.definitions SET consecutive_failures = consecutive_failures "
-        "OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(r.first()[0].as_int())});
-}
-
 // Starts runs as job workers; the scheduling core calls launch() from tick().
 class JobLauncher final : public sched::Launcher {
   public:
@@ -123,63 +106,37 @@ class JobLauncher final : public sched::Launcher {
         bool resolved = false;
         bool inserted = false;
         pg::in_transaction([&](pg::Spi& spi) {
+            catalog::Store store(spi);
             // Not worth a WAL flush on the way to starting a job: recover() handles a run a
             // crash would lose, and the job's own commits flush.
-            spi.exec("SET LOCAL synchronous_commit = off");
+            store.relax_commit();
             if (l.run_id) {
                 run_id = *l.run_id;
             } else {
-                auto r = spi.exec(
-                    "INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, "
-                    "trigger, run_at, "
-                    "role, owner, attempt, meta) "
-                    "SELECT pg_catalog.format('%I.%I', d.schema_name, d.view_name), d.id, "
-                    "'refresh', "
-                    "d.refresh_strategy, 'queued', 'schedule', pg_catalog.to_timestamp($2 / "
-                    "1000000.0), "
-                    "d.owner, d.owner, 0, pg_catalog.jsonb_build_object('kind', "
-                    "$3::pg_catalog.text, "
-                    "'retry', $4::pg_catalog.int4) FROM matviews.definitions d WHERE d.id "
-                    "OPERATOR(pg_catalog.=) $1 "
-                    "RETURNING id",
-                    {pg::Param::int8(l.view_id), pg::Param::float8(static_cast<double>(l.due)),
-                     pg::Param::text(sched::to_string(l.kind)), pg::Param::int4(l.attempt)});
-                if (r.empty()) return;  // the definition is gone; the next reload removes it
-                run_id = r.first()[0].as_int();
+                auto id = store.insert_scheduled_run(l.view_id, l.due, sched::to_string(l.kind),
+                                                     l.attempt);
+                if (!id) return;  // the definition is gone; the next reload removes it
+                run_id = *id;
                 inserted = true;
             }
-            // Connecting as the owner needs LOGIN, CONNECT on this database and no connection
-            // limit to hit; otherwise the job connects as the bootstrap superuser and switches.
-            auto owner = spi.exec(
-                "SELECT c.relowner, a.rolcanlogin AND a.rolconnlimit OPERATOR(pg_catalog.<) 0 "
-                "AND pg_catalog.has_database_privilege(c.relowner, "
-                "pg_catalog.current_database(), 'CONNECT'), "
-                "a.rolname::pg_catalog.text FROM matviews.runs r "
-                "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) "
-                "pg_catalog.to_regclass(r.view) "
-                "JOIN pg_catalog.pg_authid a ON a.oid OPERATOR(pg_catalog.=) c.relowner "
-                "WHERE r.id OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) 'm'",
-                {pg::Param::int8(run_id)});
-            if (owner.empty()) {
-                fail_run(spi, run_id,
-                         error_object(
-                             sqlstate::undefined_table,
-                             fmt::format("materialized view {} does not exist", l.view),
-                             l.kind == sched::RunKind::kQueued
-                                 ? std::string("It was dropped after the run was queued.")
-                                 : fmt::format("Recreate the view, or stop its schedule with "
-                                               "matviews.unschedule({0}) or matviews.delete({0}).",
-                                               pg::quote_literal(l.view))));
+            auto who = store.job_identity(run_id, l.kind != sched::RunKind::kQueued);
+            if (!who) {
+                store.fail_run(
+                    run_id,
+                    error_object(sqlstate::undefined_table,
+                                 fmt::format("materialized view {} does not exist", l.view),
+                                 l.kind == sched::RunKind::kQueued
+                                     ? std::string("It was dropped, or changed hands, after the "
+                                                   "run was queued.")
+                                     : fmt::format("Recreate the view, or stop its schedule with "
+                                                   "matviews.unschedule({0}) or "
+                                                   "matviews.delete({0}).",
+                                                   pg::quote_literal(l.view))));
                 return;
             }
-            args.role = static_cast<Oid>(owner.first()[0].as_int());
-            args.connect_as_role = owner.first()[1].as_bool();
+            args.role = who->owner;
+            args.connect_as_role = who->can_connect;
             args.run_id = run_id;
-            spi.exec(
-                "UPDATE matviews.runs SET owner = $2::pg_catalog.name, role = CASE WHEN trigger "
-                "OPERATOR(pg_catalog.=) 'queue' THEN role ELSE $2::pg_catalog.name END "
-                "WHERE id OPERATOR(pg_catalog.=) $1",
-                {pg::Param::int8(run_id), pg::Param::text(owner.first()[2].as_string())});
             resolved = true;
         });
         if (run_id == 0) return false;
@@ -192,10 +149,7 @@ class JobLauncher final : public sched::Launcher {
         BackgroundWorkerHandle* h = start_job(args);
         if (h == nullptr) {
             if (inserted)
-                pg::in_transaction([&](pg::Spi& spi) {
-                    spi.exec("DELETE FROM matviews.runs WHERE id OPERATOR(pg_catalog.=) $1",
-                             {pg::Param::int8(run_id)});
-                });
+                pg::in_transaction([&](pg::Spi& spi) { catalog::Store(spi).delete_run(run_id); });
             return false;
         }
         running[run_id] = RunningJob{h, l.view_id};
@@ -219,7 +173,10 @@ class SchedulerProcess {
 
     // The main loop.
     void run() {
-        pg::in_transaction([&](pg::Spi& spi) { recover(spi); });
+        pg::in_transaction([&](pg::Spi& spi) {
+            catalog::Store store(spi);
+            recover(store);
+        });
         uint32_t seen_version = definitions_version(g_database) - 1;
         TimePoint last_reload = 0, last_prune = 0, last_recover = pg::now();
         for (;;) {
@@ -232,27 +189,26 @@ class SchedulerProcess {
             bool dropped = false;
             try {
                 pg::in_transaction([&](pg::Spi& spi) {
-                    if (spi.exec("SELECT 1 FROM pg_catalog.pg_extension WHERE extname "
-                                 "OPERATOR(pg_catalog.=) 'matviews'")
-                            .empty()) {
+                    catalog::Store store(spi);
+                    if (!store.extension_installed()) {
                         dropped = true;
                         return;
                     }
-                    reap(spi);
+                    reap(store);
                     TimePoint now = pg::now();
                     uint32_t version = definitions_version(g_database);
                     if (version != seen_version || now - last_reload > 60 * kSecond) {
-                        load_definitions(spi);
+                        load_definitions(store);
                         seen_version = version;
                         last_reload = now;
                     }
-                    load_queued(spi);
+                    load_queued(store);
                     if (settings.runs_retention_s > 0 && now - last_prune >= prune_every()) {
-                        prune(spi);
+                        store.prune_runs(settings.runs_retention_s);
                         last_prune = now;
                     }
                     if (now - last_recover > 60 * kSecond) {
-                        recover(spi);
+                        recover(store);
                         last_recover = now;
                     }
                 });
@@ -294,38 +250,26 @@ class SchedulerProcess {
         return std::clamp<Duration>(retention, kSecond, 60 * kSecond);
     }
 
-    void recover(pg::Spi& spi) {
+    void recover(catalog::Store& store) {
         // Runs left running by processes that are gone: failed, "server restarted" when they
         // started before this server began serving (it restarted, crashed or was promoted since),
         // else "the process running it ended". At start, then about once a minute, for jobs
         // whose scheduler ended before they did.
-        int64_t since = serving_since();
-        auto r = spi.exec(
-            R"SQL(
-            SELECT r.id, r.started_at OPERATOR(pg_catalog.<) $1
-            FROM matviews.runs r
-            WHERE r.status OPERATOR(pg_catalog.=) 'running'
-              AND ((r.started_at OPERATOR(pg_catalog.<) $1) IS TRUE
-                   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
-                                  WHERE a.pid OPERATOR(pg_catalog.=) r.pid))
-            ORDER BY r.id
-            )SQL",
-            {since > 0 ? pg::Param::timestamptz(since) : pg::Param::null(TIMESTAMPTZOID)});
-        for (const auto& row : r.rows) {
-            bool restarted = !row[1].is_null() && row[1].as_bool();
+        auto runs = store.interrupted_runs(serving_since());
+        for (const auto& run : runs) {
             Json error = error_object(
-                "57P01", restarted ? "server restarted" : "the process running it ended",
+                "57P01", run.restarted ? "server restarted" : "the process running it ended",
                 "The view was left as it was before the run; run it again if needed.");
             error.set("detail", "The run was in progress when its process ended.");
-            fail_run(spi, row[0].as_int(), error);
+            store.fail_run(run.id, error);
         }
-        if (!r.empty())
+        if (!runs.empty())
             pg::log(pg::LogLevel::log,
                     fmt::format("matviews scheduler: marked {} interrupted run(s) failed",
-                                r.rows.size()));
+                                runs.size()));
     }
 
-    void reap(pg::Spi& spi) {
+    void reap(catalog::Store& store) {
         // Job workers that ended: read their run's outcome and tell the core.
         for (auto it = launcher_.running.begin(); it != launcher_.running.end();) {
             pid_t pid = 0;
@@ -336,25 +280,20 @@ class SchedulerProcess {
                 continue;
             }
             int64_t run_id = it->first;
-            auto r = spi.exec(
-                "SELECT status, pg_catalog.date_part('epoch', COALESCE(finished_at, "
-                "pg_catalog.now())) "
-                "OPERATOR(pg_catalog.*) 1000000 FROM matviews.runs WHERE id OPERATOR(pg_catalog.=) "
-                "$1",
-                {pg::Param::int8(run_id)});
+            auto outcome = store.run_outcome(run_id);
             bool success = false;
             TimePoint finished = pg::now();
-            if (!r.empty()) {
-                std::string status = r.first()[0].as_string();
-                finished = static_cast<TimePoint>(r.first()[1].as_double());
+            if (outcome) {
+                const std::string& status = outcome->first;
+                finished = outcome->second;
                 success = status == "success" || status == "skipped";
                 if (status == "queued" || status == "running") {
-                    fail_run(spi, run_id,
-                             error_object("57P01",
-                                          status == "queued"
-                                              ? "the job worker ended before starting the run"
-                                              : "the job worker was terminated",
-                                          "The view was left as it was before the run."));
+                    store.fail_run(run_id,
+                                   error_object("57P01",
+                                                status == "queued"
+                                                    ? "the job worker ended before starting the run"
+                                                    : "the job worker was terminated",
+                                                "The view was left as it was before the run."));
                     finished = pg::now();
                 }
             }
@@ -364,48 +303,34 @@ class SchedulerProcess {
         }
     }
 
-    void load_definitions(pg::Spi& spi) {
-        // Every scheduled definition, with its run history, into the core.
-        auto r = spi.exec(R"SQL(
-            SELECT d.id, pg_catalog.format('%I.%I', d.schema_name, d.view_name), d.schedule, d.enabled,
-                   d.options, d.consecutive_failures,
-                   (SELECT pg_catalog.date_part('epoch', pg_catalog.max(r.started_at)) OPERATOR(pg_catalog.*) 1000000
-                      FROM matviews.runs r WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
-                       AND r.trigger OPERATOR(pg_catalog.=) 'schedule'),
-                   (SELECT pg_catalog.date_part('epoch', pg_catalog.max(r.finished_at)) OPERATOR(pg_catalog.*) 1000000
-                      FROM matviews.runs r WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
-                       AND r.operation OPERATOR(pg_catalog.=) ANY ('{refresh,swap,create}')
-                       AND r.status OPERATOR(pg_catalog.=) ANY ('{success,failed}'))
-            FROM matviews.definitions d WHERE d.schedule IS NOT NULL
-        )SQL");
+    void load_definitions(catalog::Store& store) {
+        // Every scheduled definition, with its run history, into the core. A row that cannot be
+        // read is logged and skipped; the others still load.
         std::set<sched::ViewId> seen;
-        for (const auto& row : r.rows) {
+        for (const auto& row : store.scheduled_definitions()) {
             sched::ViewConfig c;
-            c.id = row[0].as_int();
-            c.view = row[1].as_string();
+            c.id = row.id;
+            c.view = row.view;
             try {
-                c.schedule = parse_schedule(row[2].as_string());
+                c.schedule = parse_schedule(row.schedule);
             } catch (const Error& e) {
                 pg::log(pg::LogLevel::warning,
                         fmt::format("matviews scheduler: {} has an invalid schedule: {}", c.view,
                                     e.what()));
                 continue;
             }
-            c.enabled = row[3].as_bool();
-            const Json& options = row[4].as_json();
-            if (const Json* m = options.find("max_retries"); m && m->is_int())
+            c.enabled = row.enabled;
+            if (const Json* m = row.options.find("max_retries"); m && m->is_int())
                 c.retry.max_retries = static_cast<int>(m->as_int());
-            if (const Json* d = options.find("retry_delay")) {
+            if (const Json* d = row.options.find("retry_delay")) {
                 if (d->is_int())
                     c.retry.base_delay = d->as_int() * kSecond;
                 else if (d->is_string())
-                    c.retry.base_delay = retry_delay_us(spi, d->as_string());
+                    c.retry.base_delay = store.interval_us(d->as_string());
             }
-            c.consecutive_failures = static_cast<int>(row[5].as_int());
-            if (!row[6].is_null())
-                c.history.last_started = static_cast<TimePoint>(row[6].as_double());
-            if (!row[7].is_null())
-                c.history.last_finished = static_cast<TimePoint>(row[7].as_double());
+            c.consecutive_failures = row.consecutive_failures;
+            if (row.last_started) c.history.last_started = *row.last_started;
+            if (row.last_finished) c.history.last_finished = *row.last_finished;
             core_.upsert(c);
             seen.insert(c.id);
         }
@@ -418,47 +343,19 @@ class SchedulerProcess {
         scheduled_ = std::move(seen);
     }
 
-    static Duration retry_delay_us(pg::Spi& spi, const std::string& interval) {
-        // An interval option in microseconds.
-        auto v = spi.scalar(
-            "SELECT pg_catalog.date_part('epoch', $1::pg_catalog.interval) OPERATOR(pg_catalog.*) "
-            "1000000",
-            {pg::Param::text(interval)});
-        return static_cast<Duration>(v.as_double());
-    }
-
-    void load_queued(pg::Spi& spi) {
-        // Queued runs the core does not know yet.
-        auto r = spi.exec(R"SQL(
-            SELECT r.id, r.view, r.definition_id, pg_catalog.to_regclass(r.view)::pg_catalog.oid,
-                   pg_catalog.date_part('epoch', COALESCE(r.run_at, r.started_at, pg_catalog.now()))
-                   OPERATOR(pg_catalog.*) 1000000
-            FROM matviews.runs r WHERE r.status OPERATOR(pg_catalog.=) 'queued' ORDER BY r.id
-        )SQL");
-        for (const auto& row : r.rows) {
-            int64_t run_id = row[0].as_int();
-            if (launcher_.running.count(run_id)) continue;
+    void load_queued(catalog::Store& store) {
+        // Queued runs the core does not know yet, by view: the definition, else the relation.
+        for (const auto& q : store.queued_runs()) {
+            if (launcher_.running.count(q.id)) continue;
             sched::ViewId view_id;
-            if (!row[2].is_null())
-                view_id = row[2].as_int();
-            else if (!row[3].is_null())
-                view_id = -row[3].as_int();
+            if (q.definition_id)
+                view_id = *q.definition_id;
+            else if (q.relid != InvalidOid)
+                view_id = -static_cast<int64_t>(q.relid);
             else
-                view_id =
-                    -(int64_t(1) << 40) - run_id;  // the view is gone: the run fails on its own
-            core_.enqueue(view_id, row[1].as_string(), run_id,
-                          static_cast<TimePoint>(row[4].as_double()));
+                view_id = -(int64_t(1) << 40) - q.id;  // the view is gone: the run fails on its own
+            core_.enqueue(view_id, q.view, q.id, q.due);
         }
-    }
-
-    void prune(pg::Spi& spi) {
-        // Finished runs older than matviews.runs_retention.
-        spi.exec(
-            "DELETE FROM matviews.runs WHERE status OPERATOR(pg_catalog.<>) ALL "
-            "('{queued,running}') "
-            "AND finished_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) "
-            "pg_catalog.make_interval(secs => $1))",
-            {pg::Param::float8(settings.runs_retention_s)});
     }
 
     void write_next_run_times() {
@@ -474,14 +371,9 @@ class SchedulerProcess {
         if (changes.empty()) return;
         try {
             pg::in_transaction([&](pg::Spi& spi) {
-                spi.exec("SET LOCAL synchronous_commit = off");  // display only
-                for (const auto& [id, next] : changes)
-                    spi.exec(
-                        "UPDATE matviews.definitions SET next_run_at = pg_catalog.to_timestamp($2 "
-                        "/ 1000000.0) "
-                        "WHERE id OPERATOR(pg_catalog.=) $1 AND schedule IS NOT NULL",
-                        {pg::Param::int8(id), next ? pg::Param::float8(static_cast<double>(*next))
-                                                   : pg::Param::null(FLOAT8OID)});
+                catalog::Store store(spi);
+                store.relax_commit();  // display only
+                store.write_next_run_times(changes);
             });
             for (const auto& [id, next] : changes) written_next_[id] = next;
         } catch (const Error& e) {
@@ -499,12 +391,7 @@ class SchedulerProcess {
 bool extension_installed() {
     // Whether matviews is installed in this database.
     bool found = false;
-    pg::in_transaction([&](pg::Spi& spi) {
-        found = !spi.exec(
-                        "SELECT 1 FROM pg_catalog.pg_extension WHERE extname "
-                        "OPERATOR(pg_catalog.=) 'matviews'")
-                     .empty();
-    });
+    pg::in_transaction([&](pg::Spi& spi) { found = catalog::Store(spi).extension_installed(); });
     return found;
 }
 

@@ -2,6 +2,8 @@
 // critical sections only copy values. Latches are set outside the lock.
 #include "worker/shmem.hpp"
 
+#include "boundary/wakeup.hpp"
+
 extern "C" {
 #include "access/xact.h"
 #include "storage/ipc.h"
@@ -43,11 +45,6 @@ SharedState* shared = nullptr;
 shmem_request_hook_type prev_request_hook = nullptr;
 shmem_startup_hook_type prev_startup_hook = nullptr;
 
-// Backend-local: what to do when the current transaction commits.
-bool wake_pending = false;
-bool definitions_pending = false;
-bool scheduler_request_pending = false;
-bool callback_registered = false;
 
 extern "C" void matviews_request_shmem() {
     // shmem_request_hook: reserve our struct.
@@ -81,25 +78,19 @@ DbSlot* find_slot(Oid dboid, bool create) {
     return free_slot;
 }
 
-extern "C" void matviews_at_xact_end(XactEvent event, void*) {
-    // Commit: bump the definitions version and wake the scheduler. Abort: forget.
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) {
-        if (wake_pending && shared != nullptr) {
-            Latch* latch = nullptr;
-            SpinLockAcquire(&shared->mutex);
-            DbSlot* s = find_slot(MyDatabaseId, false);
-            if (s != nullptr) {
-                if (definitions_pending) s->definitions_version++;
-                latch = s->scheduler_latch;
-            }
-            SpinLockRelease(&shared->mutex);
-            if (latch != nullptr) SetLatch(latch);
-        }
-        if (scheduler_request_pending) request_scheduler(MyDatabaseId);
-        wake_pending = definitions_pending = scheduler_request_pending = false;
-    } else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
-        wake_pending = definitions_pending = scheduler_request_pending = false;
+void wake_now(Oid dboid, bool definitions_changed) {
+    // The commit-time wake-up (boundary/wakeup.hpp): bump the definitions version and set the
+    // scheduler's latch.
+    if (shared == nullptr) return;
+    Latch* latch = nullptr;
+    SpinLockAcquire(&shared->mutex);
+    DbSlot* s = find_slot(dboid, false);
+    if (s != nullptr) {
+        if (definitions_changed) s->definitions_version++;
+        latch = s->scheduler_latch;
     }
+    SpinLockRelease(&shared->mutex);
+    if (latch != nullptr) SetLatch(latch);
 }
 
 }  // namespace
@@ -110,6 +101,7 @@ void install_shmem_hooks() {
     shmem_request_hook = matviews_request_shmem;
     prev_startup_hook = shmem_startup_hook;
     shmem_startup_hook = matviews_startup_shmem;
+    pg::set_commit_waker(pg::CommitWaker{wake_now, request_scheduler});
 }
 
 bool preloaded() {
@@ -283,28 +275,6 @@ void request_scheduler(Oid dboid) {
     Latch* latch = shared->launcher_latch;
     SpinLockRelease(&shared->mutex);
     if (latch) SetLatch(latch);
-}
-
-void ensure_callback() {
-    // Registers the transaction callback once per backend.
-    if (callback_registered) return;
-    pg::call([] { RegisterXactCallback(matviews_at_xact_end, nullptr); });
-    callback_registered = true;
-}
-
-void wake_scheduler_at_commit(bool definitions_changed) {
-    // Remembers the wish; the transaction callback acts on it.
-    if (!shared) return;
-    ensure_callback();
-    wake_pending = true;
-    definitions_pending = definitions_pending || definitions_changed;
-}
-
-void request_scheduler_at_commit() {
-    // Remembers the wish; the transaction callback acts on it.
-    if (!shared) return;
-    ensure_callback();
-    scheduler_request_pending = true;
 }
 
 bool jobs_must_stop(Oid dboid) {

@@ -51,12 +51,6 @@ int running_jobs();
 
 // Backend side: ask the launcher to start a scheduler for this database now (CREATE EXTENSION).
 void request_scheduler(Oid dboid);
-// Backend side: at commit of the current transaction, ask the launcher for a scheduler for this
-// database (CREATE EXTENSION: the scheduler must see the extension committed).
-void request_scheduler_at_commit();
-// Backend side: at commit of the current transaction, wake this database's scheduler; with
-// definitions_changed, also tell it to reread the definitions. Nothing happens on abort.
-void wake_scheduler_at_commit(bool definitions_changed);
 // Stops the scheduler of a database (and keeps it stopped for a few seconds), waiting up to
 // timeout_ms for it to exit: DROP DATABASE and friends need the database to themselves. The
 // scheduler ends its running jobs as it exits (jobs_must_stop).
