@@ -59,8 +59,8 @@ CREATE POLICY definitions_visible ON matviews.definitions FOR SELECT
 
 -- The status view joins the relation by OID.
 CREATE OR REPLACE VIEW matviews.status WITH (security_invoker = true) AS
-SELECT COALESCE(pg_catalog.format('%I.%I', n.nspname, c.relname),
-                pg_catalog.format('%I.%I', d.schema_name, d.view_name)) AS view,
+SELECT CASE WHEN c.oid IS NOT NULL THEN pg_catalog.format('%I.%I', n.nspname, c.relname)
+            ELSE pg_catalog.format('%I.%I', d.schema_name, d.view_name) END AS view,
        c.oid IS NOT NULL AS exists,
        c.relispopulated AS populated,
        d.refresh_strategy AS strategy,

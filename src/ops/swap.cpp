@@ -1,9 +1,9 @@
 // swap: zero-downtime rebuild and redefinition. The new relation is created empty under a
-// temporary name and given the view's owner at once, so that its indexes are built as that owner
-// in a security-restricted operation (index expressions and predicates are the owner's code, and
-// CREATE INDEX evaluates them while it plans); it is filled by REFRESH (the query runs as the
-// owner, exactly as in a regular refresh) and analyzed (as the owner too), while readers keep
-// using the old one. Then the exclusive lock is taken with a short lock_timeout (retried with
+// temporary name and given the view's owner at once, before any index: CREATE INDEX, REFRESH and
+// ANALYZE each run the relation owner's code (index expressions and predicates, the query) as
+// the relation's owner in a security-restricted operation, so the owner must be the view's, never
+// the caller, when they run. It is filled by REFRESH and analyzed while readers keep using the
+// old one. Then the exclusive lock is taken with a short lock_timeout (retried with
 // backoff and jitter, so a long-running reader never makes every other reader queue behind the
 // swap), and only then is what the swap carries over read: privileges, owner, comments and the
 // dependents, so that a GRANT, REVOKE or ALTER made while it built is never undone; indexes that
@@ -55,15 +55,6 @@ void fill(Context& ctx, const std::string& target, const std::optional<std::stri
     // REFRESH MATERIALIZED VIEW: PostgreSQL runs the query as the relation's owner, in a
     // security-restricted operation, the same as a regular refresh of the view itself.
     ctx.execute_owner_code(fmt::format("REFRESH MATERIALIZED VIEW {}", target), search_path);
-}
-
-void as_owner(Context& ctx, Oid relid, const std::string& sql) {
-    // Runs a statement that evaluates the owner's code (CREATE INDEX, ANALYZE) as the relation's
-    // owner in a security-restricted operation, as REFRESH and REINDEX do.
-    auto rel = catalog::relation_by_oid(relid);
-    if (!rel) throw Error(sqlstate::undefined_table, "the swap's new relation disappeared");
-    pg::RoleScope role(rel->owner, true);
-    ctx.execute(sql);
 }
 
 std::vector<std::string> index_fingerprint(const std::vector<catalog::IndexSpec>& indexes) {
@@ -168,11 +159,11 @@ Oid recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std:
     }
     Oid new_oid = catalog::find_relation(parse_qualified_name(target))->oid;
     auto columns = catalog::column_names(ctx.spi, new_oid);
-    // Owner first: indexes are then built as the owner.
+    // Owner first: CREATE INDEX then runs index expressions as that owner, not as the caller.
     execute_all(ctx, catalog::ownership_and_grants(d.spec, kind, target, columns));
     for (const auto& s : catalog::comments(d.spec, kind, target, columns)) ctx.execute(s);
     for (size_t i = 0; i < d.index_definitions.size(); i++) {
-        as_owner(ctx, new_oid, d.index_definitions[i]);
+        ctx.execute(d.index_definitions[i]);
         if (d.index_comments[i])
             ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
                                     pg::quote_qualified(d.schema, d.index_names[i]),
@@ -299,7 +290,7 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     for (const auto& idx : indexes) {
         std::string tmp_index = derived_name(idx.name, "mvswap");
         try {
-            as_owner(ctx, tmp_oid, catalog::index_statement(idx, tmp_index, tmp_quoted));
+            ctx.execute(catalog::index_statement(idx, tmp_index, tmp_quoted));
         } catch (const Error& e) {
             ErrorInfo info = e.info();
             if (!does_not_fit(info)) throw;
@@ -325,7 +316,7 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
          catalog::column_settings(build_spec, "MATERIALIZED VIEW", tmp_quoted, columns))
         ctx.execute(s);
     fill(ctx, tmp_quoted, search_path);
-    as_owner(ctx, tmp_oid, fmt::format("ANALYZE {}", tmp_quoted));
+    ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
 
     // 2. The lock window: as short as the catalog work it needs. Dependents are locked first,
     // outermost first, the order in which a reader's query locks them.
