@@ -54,6 +54,16 @@ suite_lint() {
     if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "postgres.h included outside pg.hpp: $offenders"; fi
     offenders=$(grep -rlE --include='*.cpp' --include='*.hpp' 'catch *\( *\.\.\. *\) *\{ *\}' src || true)
     if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "empty catch (...) in: $offenders"; fi
+    # Every statement goes through the catalog gateway (src/catalog) over the pinned SPI session
+    # (src/boundary): no SPI call, and no statement run, anywhere else.
+    offenders=$(grep -rnE --include='*.cpp' --include='*.hpp' \
+                '\bSPI_[a-z]|\.exec\(|\.scalar\(|exec_owner_code' src \
+                | grep -vE '^src/(boundary|catalog)/' || true)
+    if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "SPI outside the catalog gateway: $offenders"; fi
+    # Layers point down: the catalog layer knows nothing of the worker, the operations or the API.
+    offenders=$(grep -rnE --include='*.cpp' --include='*.hpp' '#include "(worker|ops)/|#include "api' \
+                src/catalog src/boundary src/core || true)
+    if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "layering: $offenders"; fi
     record lint $p $f
 }
 

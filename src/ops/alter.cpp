@@ -41,7 +41,7 @@ void alter_body(Context& ctx, const AlterArgs& a) {
     if (a.refresh_strategy)
         next.refresh_strategy = check_strategy(*a.refresh_strategy, "refresh_strategy");
     if (a.options)
-        next.options = validate_options(ctx.spi, merge_options(def->options, *a.options));
+        next.options = validate_options(ctx.store, merge_options(def->options, *a.options));
     if (a.enabled) next.enabled = *a.enabled;
     if (a.unique_index_columns) {
         const auto& cols = *a.unique_index_columns;

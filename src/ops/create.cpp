@@ -143,7 +143,7 @@ void adopt_body(Context& ctx, const AdoptArgs& a) {
         ctx.skip("already managed");
         return;
     }
-    Json options = a.options ? validate_options(ctx.spi, merge_options(Json::object(), *a.options))
+    Json options = a.options ? validate_options(ctx.store, merge_options(Json::object(), *a.options))
                              : Json::object();
     if (a.unique_index_columns)
         ctx.response.set("index", create_unique_index(ctx, rel, *a.unique_index_columns));

@@ -50,7 +50,7 @@ std::optional<int64_t> duration_ms(const Json& options, const char* key) {
     return parse_duration_ms(key, *v);
 }
 
-Json validate_options(pg::Spi& spi, const Json& options) {
+Json validate_options(catalog::Store& store, const Json& options) {
     // Checks each member by key.
     if (!options.is_object())
         throw Error(sqlstate::invalid_parameter_value, "options must be a JSON object")
@@ -66,19 +66,16 @@ Json validate_options(pg::Spi& spi, const Json& options) {
             if (v.is_int()) {
                 if (v.as_int() <= 0) bad_option(key, "It must be positive.");
             } else if (v.is_string()) {
-                pg::Value positive;
+                int64_t us = 0;
                 try {
-                    positive = spi.scalar(
-                        "SELECT $1::pg_catalog.interval OPERATOR(pg_catalog.>) "
-                        "'0'::pg_catalog.interval",
-                        {pg::Param::text(v.as_string())});
+                    us = store.interval_us(v.as_string());
                 } catch (const PgError& e) {
                     // Not an interval (22007, 22008, ...): an invalid option value, as for the
                     // other options; the operation's subtransaction cleans up after the error.
                     bad_option(key, fmt::format("\"{}\" is not an interval: {}", v.as_string(),
                                                 e.info().message));
                 }
-                if (!positive.as_bool()) bad_option(key, "It must be positive.");
+                if (us <= 0) bad_option(key, "It must be positive.");
             } else {
                 bad_option(key,
                            "It must be an interval such as '30 seconds' or a number of seconds.");

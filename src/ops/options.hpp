@@ -3,13 +3,13 @@
 #pragma once
 
 #include "boundary/scopes.hpp"
-#include "boundary/spi.hpp"
+#include "catalog/store.hpp"
 
 namespace mv::ops {
 
 // Checks an options object and returns it normalized; null members are kept (meaning "remove"
 // when merged). 22023 for an unknown key or a bad value.
-Json validate_options(pg::Spi& spi, const Json& options);
+Json validate_options(catalog::Store& store, const Json& options);
 // base with each member of changes set, or removed where changes has null.
 Json merge_options(const Json& base, const Json& changes);
 
