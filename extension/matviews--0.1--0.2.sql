@@ -113,3 +113,35 @@ CREATE EVENT TRIGGER matviews_sql_drop ON sql_drop
 CREATE EVENT TRIGGER matviews_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER MATERIALIZED VIEW', 'ALTER TABLE', 'ALTER SCHEMA')
     EXECUTE FUNCTION matviews._on_ddl_end();
+
+-- Rows that arrive without a relation: a dump of an older version restored into this one (its
+-- COPY has no relid column; pg_dump restores extension tables after the views they name). They
+-- bind as the update above does: to the materialized view of that name, only when it is owned
+-- by the role the row names. matviews' own inserts always carry relid, and no other role may
+-- insert, so nothing else ever binds by name.
+CREATE FUNCTION matviews._bind_restored() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.relid IS NULL THEN
+        IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'definitions' THEN
+            NEW.relid := (SELECT c.oid FROM pg_catalog.pg_class c
+                          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                          WHERE n.nspname OPERATOR(pg_catalog.=) NEW.schema_name
+                            AND c.relname OPERATOR(pg_catalog.=) NEW.view_name
+                            AND c.relkind OPERATOR(pg_catalog.=) 'm'
+                            AND pg_catalog.pg_get_userbyid(c.relowner) OPERATOR(pg_catalog.=) NEW.owner);
+        ELSIF NEW.status OPERATOR(pg_catalog.=) 'queued' THEN
+            NEW.relid := (SELECT c.oid FROM pg_catalog.pg_class c
+                          WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(NEW.view)
+                            AND c.relkind OPERATOR(pg_catalog.=) 'm'
+                            AND pg_catalog.pg_get_userbyid(c.relowner) OPERATOR(pg_catalog.=) NEW.owner);
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER bind_restored BEFORE INSERT ON matviews.definitions
+    FOR EACH ROW WHEN (NEW.relid IS NULL) EXECUTE FUNCTION matviews._bind_restored();
+CREATE TRIGGER bind_restored BEFORE INSERT ON matviews.runs
+    FOR EACH ROW WHEN (NEW.relid IS NULL AND NEW.status OPERATOR(pg_catalog.=) 'queued') EXECUTE FUNCTION matviews._bind_restored();

@@ -129,6 +129,13 @@ suite_tap() {
     local dir
     dir=$(mktemp -d /tmp/matviews-tap.XXXXXX)
     cp -r test/tap "$dir/"
+    # Every released version's install script, from the repository's history (030_upgrade.pl).
+    mkdir -p "$dir/tap/releases"
+    cp extension/releases.txt "$dir/tap/releases/"
+    while read -r version commit; do
+        [ -n "$version" ] || continue
+        git show "$commit:extension/matviews--$version.sql" >"$dir/tap/releases/matviews--$version.sql"
+    done <extension/releases.txt
     chmod -R a+rwX "$dir"
     chmod a+x "$dir"
     (cd "$dir/tap" && as_unprivileged env PATH="$PG_BIN:$PATH" TESTDIR="$dir/tap" \
