@@ -6,12 +6,14 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 }
 
 namespace mv::worker {
@@ -44,7 +46,6 @@ struct SharedState {
 SharedState* shared = nullptr;
 shmem_request_hook_type prev_request_hook = nullptr;
 shmem_startup_hook_type prev_startup_hook = nullptr;
-
 
 extern "C" void matviews_request_shmem() {
     // shmem_request_hook: reserve our struct.
@@ -311,8 +312,13 @@ void stop_scheduler(Oid dboid, int timeout_ms) {
     SpinLockRelease(&shared->mutex);
     if (pid == 0) return;
     kill(pid, SIGTERM);
-    for (int waited = 0; waited < timeout_ms && scheduler_running(dboid); waited += 10)
-        pg_usleep(10000);
+    // A latch wait, not a sleep, so that the caller's cancel and statement_timeout still apply.
+    for (int waited = 0; waited < timeout_ms && scheduler_running(dboid); waited += 10) {
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+                        PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
 }
 
 }  // namespace mv::worker
