@@ -82,6 +82,12 @@ SELECT r->'request'->>'source' AS source FROM matviews.create('mv_remote_bad', '
 -- A connection string without a password (22023): source names a foreign server.
 SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad', 'SELECT 1 AS x',
     source => 'host=localhost dbname=mvtest_remote_db'));
+-- ... and no connection string is recorded, with a password or not: libpq takes a password in
+-- more forms than a check can list (passfile, service, options).
+SELECT r->'request'->>'source' AS source FROM matviews.create('mv_remote_bad', 'SELECT 1 AS x',
+    source => 'host=localhost dbname=mvtest_remote_db passfile=/tmp/mvtest-passfile') r;
+SELECT count(*) AS runs_with_connection_string FROM matviews.runs r
+WHERE r::text LIKE '%dbname=%' OR r::text LIKE '%passfile%';
 -- An unknown server (42704).
 SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad', 'SELECT 1 AS x', source => 'mvtest_nowhere'));
 -- A server of another foreign-data wrapper (42809).
@@ -112,8 +118,25 @@ CREATE TYPE mood AS ENUM ('happy', 'sad');
 SELECT r->>'status' AS status, r->'response'->'columns' AS columns
 FROM matviews.create('mv_remote_moods_typed', 'SELECT user_name, mood FROM moods', source => 'mvtest_remote') r;
 SELECT user_name, mood, pg_typeof(mood) AS type FROM mv_remote_moods_typed;
+-- Types are matched by schema and name (a built-in type by its OID): a remote type of the same
+-- name in another schema is not this database's type (42704), and the local column list is
+-- written from the local catalog, never from the remote's text.
+SELECT dblink_exec(:'remote_cs', $$
+    CREATE SCHEMA elsewhere;
+    CREATE TYPE elsewhere.mood AS ENUM ('x');
+    CREATE TABLE elsewhere_moods (m elsewhere.mood)$$);
+SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad', 'SELECT m FROM elsewhere_moods', source => 'mvtest_remote'));
 -- Local checks come first: a query that is not one SELECT is refused before any connection.
 SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad', 'SELECT 1; DROP TABLE users', source => 'mvtest_remote'));
+-- ... also when one statement here is two on a server that reads backslashes the other way
+-- (standard_conforming_strings off there): the query must be one statement either way (42601).
+SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad',
+    $$SELECT 'a\' AS x, ';DROP TABLE moods; --' AS y$$, source => 'mvtest_remote'));
+SET standard_conforming_strings = off;
+SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad',
+    $$SELECT 'a\' AS x; DROP TABLE moods; --'$$, source => 'mvtest_remote'));
+RESET standard_conforming_strings;
+SELECT count(*) AS remote_moods_kept FROM dblink(:'remote_cs', 'SELECT 1 FROM moods') AS t(x int);
 SELECT to_regclass('mv_remote_bad') IS NULL AS not_created,
        dblink_get_connections() IS NULL AS no_connection_left,
        (SELECT count(*) FROM matviews.definitions WHERE view_name = 'mv_remote_bad') AS definitions;

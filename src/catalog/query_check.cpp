@@ -1,6 +1,8 @@
 // The single-query check (see query_check.hpp).
 #include "catalog/query_check.hpp"
 
+#include "boundary/scopes.hpp"
+
 extern "C" {
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
@@ -112,6 +114,19 @@ std::string check_single_query(const std::string& sql) {
     size_t first = 0;
     while (first < out.size() && is_trim(out[first])) first++;
     return out.substr(first);
+}
+
+std::string check_single_query_any_quoting(const std::string& sql) {
+    // standard_conforming_strings changes where a '...\' literal ends, so the text is parsed
+    // both ways; GucScope puts the caller's setting back.
+    std::string result;
+    for (const char* scs : {"off", "on"}) {
+        pg::GucScope guc;
+        guc.set("escape_string_warning", "off");  // the off reading is a test, not the query
+        guc.set("standard_conforming_strings", scs);
+        result = check_single_query(sql);
+    }
+    return result;
 }
 
 void check_create_statement(const std::string& statement) {

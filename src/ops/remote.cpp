@@ -1,19 +1,21 @@
-// Remote sources (see remote.hpp). Column discovery creates a temporary view from the query on
-// the remote side, inside a remote transaction that is rolled back, and reads its columns with
-// format_type, so names, types and typmods (numeric(10,2), varchar(20), arrays, ...) come out
-// exactly as the remote database sees them.
+// Remote sources (see remote.hpp): the checks and error messages around the statements of
+// catalog/remote_source. Column discovery creates a temporary view from the query on the remote
+// side, inside a remote transaction that is rolled back, and reads each column's type OID, typmod,
+// schema and name; the local query's column list is then written from the local catalog, so
+// typmods (numeric(10,2), varchar(20)), arrays and quoted names survive and no remote text is
+// spliced into SQL.
 #include "ops/remote.hpp"
 
 #include <cctype>
 
-#include "boundary/scopes.hpp"
-#include "boundary/subxact.hpp"
+#include "catalog/query_check.hpp"
+#include "catalog/remote_source.hpp"
 
 namespace mv::ops {
 
 namespace {
 
-constexpr const char* kRedacted = "(a connection string with a password, not recorded)";
+constexpr const char* kRedacted = "(a connection string, not recorded)";
 
 constexpr const char* kMappingHint =
     "Keep passwords in a user mapping: CREATE SERVER src FOREIGN DATA WRAPPER dblink_fdw OPTIONS "
@@ -44,65 +46,47 @@ bool carries_password(const std::string& text) {
 
 std::string dblink_schema(pg::Spi& spi) {
     // The schema dblink is installed in; 42883 when it is not installed.
-    auto r = spi.exec(
-        "SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e "
-        "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-        "WHERE e.extname OPERATOR(pg_catalog.=) 'dblink'");
-    if (r.empty())
+    auto schema = catalog::dblink_schema(spi);
+    if (!schema)
         throw Error(
             "42883",
             "remote sources need the dblink extension, which is not installed in this database")
             .hint("Run CREATE EXTENSION dblink;");
-    return r.first()[0].as_string();
+    return *schema;
 }
 
 void check_server(pg::Spi& spi, const std::string& server) {
     // The server exists, uses dblink_fdw or postgres_fdw, keeps no password in its options, the
     // current user may use it (USAGE) and has a user mapping for it (its own or PUBLIC's).
-    auto r = spi.exec(
-        "SELECT w.fdwname::pg_catalog.text, "
-        "EXISTS (SELECT 1 FROM pg_catalog.pg_options_to_table(s.srvoptions) o "
-        "WHERE o.option_name OPERATOR(pg_catalog.=) ANY "
-        "('{password,sslpassword}'::pg_catalog.text[])), "
-        "pg_catalog.has_server_privilege(s.oid, 'USAGE') "
-        "FROM pg_catalog.pg_foreign_server s "
-        "JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid OPERATOR(pg_catalog.=) s.srvfdw "
-        "WHERE s.srvname OPERATOR(pg_catalog.=) $1",
-        {pg::Param::text(server)});
-    if (r.empty())
+    auto facts = catalog::server_facts(spi, server);
+    if (!facts)
         throw Error(sqlstate::undefined_object, fmt::format("server \"{}\" does not exist", server))
             .hint(
                 "Create it with CREATE SERVER ... FOREIGN DATA WRAPPER dblink_fdw (or "
                 "postgres_fdw) OPTIONS "
                 "(host '...', port '...', dbname '...'), or check the name in pg_foreign_server.");
-    std::string fdw = r.first()[0].as_string();
-    if (fdw != "dblink_fdw" && fdw != "postgres_fdw")
+    if (facts->wrapper != "dblink_fdw" && facts->wrapper != "postgres_fdw")
         throw Error(
             sqlstate::wrong_object_type,
             fmt::format(
                 "server \"{}\" uses the foreign-data wrapper {}, not dblink_fdw or postgres_fdw",
-                server, fdw))
+                server, facts->wrapper))
             .hint("Use a server of dblink_fdw or postgres_fdw.");
-    if (r.first()[1].as_bool())
+    if (facts->keeps_password)
         throw Error(
             sqlstate::invalid_parameter_value,
             fmt::format("server \"{}\" keeps a password in its options, which every role can read",
                         server))
             .hint(kMappingHint);
-    std::string user = spi.scalar("SELECT CURRENT_USER::pg_catalog.text").as_string();
-    if (!r.first()[2].as_bool())
+    const std::string& user = facts->current_user;
+    if (!facts->usable)
         throw Error(sqlstate::insufficient_privilege,
                     fmt::format("permission denied for foreign server {}", server))
             .detail(
                 fmt::format("Role \"{}\" has no USAGE privilege on server \"{}\".", user, server))
             .hint(fmt::format("Run GRANT USAGE ON FOREIGN SERVER {} TO {}; as the server's owner.",
                               pg::quote_ident(server), pg::quote_ident(user)));
-    auto m = spi.exec(
-        "SELECT 1 FROM pg_catalog.pg_user_mappings WHERE srvname OPERATOR(pg_catalog.=) $1 "
-        "AND (usename OPERATOR(pg_catalog.=) CURRENT_USER OR usename OPERATOR(pg_catalog.=) "
-        "'public')",
-        {pg::Param::text(server)});
-    if (m.empty())
+    if (!facts->mapped)
         throw Error(sqlstate::undefined_object,
                     fmt::format("user mapping not found for \"{}\" on server \"{}\"", user, server))
             .hint(fmt::format(
@@ -146,53 +130,6 @@ ErrorInfo explain_failure(ErrorInfo info, const std::string& server, bool creati
     return info;
 }
 
-struct Column {
-    std::string name;
-    std::string type;
-};
-
-std::vector<Column> discover_columns(pg::Spi& spi, const std::string& schema,
-                                     const std::string& source, const std::string& sql) {
-    // Opens a named dblink connection, builds a temporary view from sql remotely, reads its
-    // columns, rolls the remote transaction back and always disconnects.
-    // dblink's connection names are local to this session, so a fixed name cannot collide.
-    const std::string conn = "matviews_probe";
-    std::string ns = pg::quote_ident(schema);
-    std::vector<Column> columns;
-    bool creating_view = false;  // whether a failure came from CREATE TEMPORARY VIEW
-    auto failure = pg::in_subtransaction([&] {
-        spi.exec(fmt::format("SELECT {}.dblink_connect($1, $2)", ns),
-                 {pg::Param::text(conn), pg::Param::text(source)});
-        spi.exec(fmt::format("SELECT {}.dblink_exec($1, 'BEGIN')", ns), {pg::Param::text(conn)});
-        creating_view = true;
-        spi.exec(fmt::format("SELECT {}.dblink_exec($1, $2)", ns),
-                 {pg::Param::text(conn),
-                  pg::Param::text("CREATE TEMPORARY VIEW matviews_probe AS\n" + sql)});
-        creating_view = false;
-        auto r = spi.exec(
-            fmt::format("SELECT name, type FROM {}.dblink($1, $2) AS t(name pg_catalog.text, type "
-                        "pg_catalog.text)",
-                        ns),
-            {pg::Param::text(conn),
-             pg::Param::text("SELECT a.attname::pg_catalog.text, "
-                             "pg_catalog.format_type(a.atttypid, a.atttypmod) "
-                             "FROM pg_catalog.pg_attribute a "
-                             "WHERE a.attrelid OPERATOR(pg_catalog.=) "
-                             "'pg_temp.matviews_probe'::pg_catalog.regclass "
-                             "AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped "
-                             "ORDER BY a.attnum")});
-        for (const auto& row : r.rows)
-            columns.push_back(Column{row[0].as_string(), row[1].as_string()});
-        spi.exec(fmt::format("SELECT {}.dblink_exec($1, 'ROLLBACK')", ns), {pg::Param::text(conn)});
-    });
-    spi.exec(fmt::format("SELECT {0}.dblink_disconnect($1) WHERE $1 OPERATOR(pg_catalog.=) ANY "
-                         "({0}.dblink_get_connections())",
-                         ns),
-             {pg::Param::text(conn)});
-    if (failure) throw Error(explain_failure(*failure, source, creating_view));
-    return columns;
-}
-
 }  // namespace
 
 bool is_connection_string(const std::string& source) {
@@ -201,8 +138,9 @@ bool is_connection_string(const std::string& source) {
 }
 
 std::string redact_source(const std::string& source) {
-    // The source as it may be recorded: a connection string with a password is replaced whole.
-    return is_connection_string(source) && carries_password(source) ? kRedacted : source;
+    // The source as it may be recorded: any connection string is replaced whole. Only a server
+    // name is kept, since libpq accepts a password in more forms than a check can list.
+    return is_connection_string(source) ? kRedacted : source;
 }
 
 void check_source(const std::string& source) {
@@ -220,30 +158,33 @@ void check_source(const std::string& source) {
 
 std::string remote_query(Context& ctx, const std::string& source, const std::string& sql) {
     // Check, discover, check types locally, assemble.
-    if (redact_source(source) != source)
+    if (is_connection_string(source))
         ctx.request.set("source", kRedacted);  // never recorded in matviews.runs
     check_source(source);
+    catalog::check_single_query_any_quoting(sql);
     std::string schema = dblink_schema(ctx.spi);
     check_server(ctx.spi, source);
-    std::vector<Column> columns = discover_columns(ctx.spi, schema, source, sql);
-    if (columns.empty())
+    catalog::Probe probe = catalog::probe_remote_columns(ctx.spi, schema, source, sql);
+    if (probe.failure)
+        throw Error(explain_failure(*probe.failure, source, probe.failed_creating_view));
+    if (probe.columns.empty())
         throw Error(sqlstate::invalid_parameter_value, "the remote query returns no columns")
             .hint("Select at least one column.");
     std::string list;
     Json described = Json::array();
-    for (const auto& c : columns) {
-        auto local = ctx.spi.scalar("SELECT pg_catalog.to_regtype($1) IS NOT NULL",
-                                    {pg::Param::text(c.type)});
-        if (!local.as_bool())
+    for (const auto& c : probe.columns) {
+        if (!OidIsValid(c.local_type))
             throw Error(sqlstate::undefined_object,
                         fmt::format("column \"{}\" of the remote query has type {}, which this "
                                     "database does not have",
-                                    c.name, c.type))
-                .hint("Create the type here, or cast the column in the remote query, e.g. ::text.");
-        list += (list.empty() ? "" : ", ") + pg::quote_ident(c.name) + " " + c.type;
+                                    c.name, c.remote_type))
+                .hint(
+                    "Create the type here, in a schema of the same name, or cast the column in the "
+                    "remote query, e.g. ::text.");
+        list += (list.empty() ? "" : ", ") + pg::quote_ident(c.name) + " " + c.sql_type;
         Json col = Json::object();
         col.set("name", c.name);
-        col.set("type", c.type);
+        col.set("type", c.display);
         described.push(std::move(col));
     }
     ctx.response.set("source", source);
