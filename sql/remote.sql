@@ -97,7 +97,7 @@ SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad', 'SELECT 1 AS 
 -- A user mapping for PUBLIC counts too.
 CREATE USER MAPPING FOR PUBLIC SERVER mvtest_unmapped;
 SELECT r->>'status' AS status, r->'response'->'columns' AS columns
-FROM matviews.create('mv_remote_public', $$SELECT 1 AS x, 'it''s a \ backslash' AS "select"$$, source => 'mvtest_unmapped') r;
+FROM matviews.create('mv_remote_public', $$SELECT 1 AS x, E'it''s a \\ backslash' AS "select"$$, source => 'mvtest_unmapped') r;
 SELECT * FROM mv_remote_public;
 DROP USER MAPPING FOR PUBLIC SERVER mvtest_unmapped;
 -- Remote query errors keep the remote SQLSTATE and message: an unknown column (42703), an
@@ -136,6 +136,14 @@ SET standard_conforming_strings = off;
 SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad',
     $$SELECT 'a\' AS x; DROP TABLE moods; --'$$, source => 'mvtest_remote'));
 RESET standard_conforming_strings;
+-- ... and it must mean the same with either setting: a backslash in a '...' literal does not
+-- (22P06); E'...' and dollar quotes do.
+SELECT * FROM mvtest_remote_error(matviews.create('mv_remote_bad',
+    $$SELECT 'a\nb' AS x$$, source => 'mvtest_remote'));
+SELECT r->>'status' AS status
+FROM matviews.create('mv_remote_escapes', $$SELECT E'a\nb' AS x, $q$c\d$q$ AS y$$, source => 'mvtest_remote') r;
+SELECT x = E'a\nb' AS newline, y = E'c\\d' AS backslash FROM mv_remote_escapes;
+SELECT r->>'status' AS status FROM matviews.delete('mv_remote_escapes') r;
 SELECT count(*) AS remote_moods_kept FROM dblink(:'remote_cs', 'SELECT 1 FROM moods') AS t(x int);
 SELECT to_regclass('mv_remote_bad') IS NULL AS not_created,
        dblink_get_connections() IS NULL AS no_connection_left,

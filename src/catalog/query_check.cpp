@@ -5,6 +5,7 @@
 
 extern "C" {
 #include "nodes/nodeFuncs.h"
+#include "nodes/nodes.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 }
@@ -117,15 +118,33 @@ std::string check_single_query(const std::string& sql) {
 }
 
 std::string check_single_query_any_quoting(const std::string& sql) {
-    // standard_conforming_strings changes where a '...\' literal ends, so the text is parsed
-    // both ways; GucScope puts the caller's setting back.
+    // standard_conforming_strings changes what a '...\...' literal means, and where it ends. The
+    // text is checked and parsed both ways, and the two raw parse trees (locations included)
+    // must be the same, so the remote server reads the query as checked whatever its setting.
     std::string result;
-    for (const char* scs : {"off", "on"}) {
+    std::string trees[2];
+    const char* settings[2] = {"off", "on"};
+    for (int i = 0; i < 2; i++) {
         pg::GucScope guc;
         guc.set("escape_string_warning", "off");  // the off reading is a test, not the query
-        guc.set("standard_conforming_strings", scs);
+        guc.set("standard_conforming_strings", settings[i]);
         result = check_single_query(sql);
+        const char* text = sql.c_str();
+        const char* tree =
+            pg::call([&] { return nodeToString(raw_parser(text, RAW_PARSE_DEFAULT)); });
+        trees[i] = tree;
     }
+    if (trees[0] != trees[1])
+        throw Error(sqlstate::nonstandard_use_of_escape_character,
+                    "the remote query means different things with standard_conforming_strings on "
+                    "and off")
+            .detail(
+                "A backslash in a '...' string literal is read as an escape by a server with "
+                "standard_conforming_strings off, and as a plain character otherwise; the remote "
+                "server may read it either way.")
+            .hint(
+                "Write such strings as E'...' (escapes always) or with dollar quotes $$...$$ "
+                "(never), which every server reads the same way.");
     return result;
 }
 

@@ -13,8 +13,9 @@ namespace mv::catalog {
 // that is not a query, SELECT INTO, or a data-modifying WITH.
 std::string check_single_query(const std::string& sql);
 
-// check_single_query under both settings of standard_conforming_strings: for a query another
-// server parses (a remote source), whose setting this one does not know.
+// check_single_query under both settings of standard_conforming_strings, for a query another
+// server parses (a remote source) whose setting this one does not know; 22P06 when the two
+// readings differ (a backslash in a '...' literal).
 std::string check_single_query_any_quoting(const std::string& sql);
 
 // Throws XX000 unless `statement` parses as exactly one CREATE MATERIALIZED VIEW.

@@ -14,6 +14,7 @@ namespace sqlstate {
 inline constexpr const char* successful_completion = "00000";
 inline constexpr const char* invalid_name = "42602";
 inline constexpr const char* syntax_error = "42601";
+inline constexpr const char* nonstandard_use_of_escape_character = "22P06";
 inline constexpr const char* undefined_table = "42P01";
 inline constexpr const char* undefined_object = "42704";
 inline constexpr const char* duplicate_table = "42P07";
