@@ -2,6 +2,7 @@
 #include "core/scheduler.hpp"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 namespace mv::sched {
@@ -38,6 +39,7 @@ Scheduler::Scheduler(Clock& clock, Launcher& launcher, SchedulerOptions options,
       random_(std::move(random)) {
     // Keeps the options sane (a zero nap would spin); views arrive through upsert and enqueue.
     options_.max_workers = std::max(0, options_.max_workers);
+    options_.max_workers_per_owner = std::max(0, options_.max_workers_per_owner);
     options_.max_nap = std::max(options_.max_nap, kMillisecond);
     options_.launch_retry_nap = std::max(options_.launch_retry_nap, kMillisecond);
 }
@@ -70,6 +72,7 @@ void Scheduler::upsert(const ViewConfig& config) {
     const bool schedule_changed = !was_managed || j.schedule != config.schedule;
     j.id = config.id;
     j.view = config.view;
+    j.owner = config.owner;
     j.managed = true;
     j.removed = false;
     j.enabled = config.enabled;
@@ -99,7 +102,10 @@ std::vector<RunId> Scheduler::remove(ViewId id) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return dropped;
     JobState& j = it->second;
-    for (const QueuedRun& q : j.queued) dropped.push_back(q.run_id);
+    for (const QueuedRun& q : j.queued) {
+        dropped.push_back(q.run_id);
+        queued_index_.erase(q.run_id);
+    }
     if (j.running) {
         j.queued.clear();
         j.schedule.reset();
@@ -112,10 +118,22 @@ std::vector<RunId> Scheduler::remove(ViewId id) {
     return dropped;
 }
 
-bool Scheduler::enqueue(ViewId id, const std::string& view, RunId run_id, TimePoint run_at) {
+bool Scheduler::enqueue(ViewId id, const std::string& view, RunId run_id, TimePoint run_at,
+                        OwnerId owner) {
     // Replaces the run if queued already (even for another view), then adds it in run_at order.
-    for (const auto& entry : jobs_)
-        if (entry.second.running && entry.second.running->run_id == run_id) return false;
+    // The indexes keep this logarithmic: the worker re-feeds every queued run it reads, and a
+    // backlog may hold tens of thousands.
+    if (running_runs_.count(run_id)) return false;
+    if (auto known = queued_index_.find(run_id);
+        known != queued_index_.end() && known->second == id) {
+        const auto& queue = jobs_.at(id).queued;
+        const QueuedRun key{run_id, run_at, owner};
+        auto pos = std::lower_bound(
+            queue.begin(), queue.end(), key, [](const QueuedRun& a, const QueuedRun& b) {
+                return std::tie(a.run_at, a.run_id) < std::tie(b.run_at, b.run_id);
+            });
+        if (pos != queue.end() && pos->run_id == run_id && pos->owner == owner) return true;
+    }
     cancel(run_id);
     auto it = jobs_.find(id);
     if (it == jobs_.end()) {
@@ -125,27 +143,30 @@ bool Scheduler::enqueue(ViewId id, const std::string& view, RunId run_id, TimePo
     JobState& j = it->second;
     if (!j.managed) j.view = view;
     j.removed = false;
-    const QueuedRun run{run_id, run_at};
+    const QueuedRun run{run_id, run_at, owner};
     auto pos = std::upper_bound(
         j.queued.begin(), j.queued.end(), run, [](const QueuedRun& a, const QueuedRun& b) {
             return std::tie(a.run_at, a.run_id) < std::tie(b.run_at, b.run_id);
         });
     j.queued.insert(pos, run);
+    queued_index_[run_id] = id;
     return true;
 }
 
 bool Scheduler::cancel(RunId run_id) {
-    // Finds the run in any queue.
-    for (auto it = jobs_.begin(); it != jobs_.end(); ++it) {
-        auto& queue = it->second.queued;
-        auto q = std::find_if(queue.begin(), queue.end(),
-                              [&](const QueuedRun& r) { return r.run_id == run_id; });
-        if (q == queue.end()) continue;
-        queue.erase(q);
-        forget_if_idle(it);
-        return true;
-    }
-    return false;
+    // Finds the run through the index.
+    auto known = queued_index_.find(run_id);
+    if (known == queued_index_.end()) return false;
+    auto it = jobs_.find(known->second);
+    queued_index_.erase(known);
+    if (it == jobs_.end()) return false;
+    auto& queue = it->second.queued;
+    auto q = std::find_if(queue.begin(), queue.end(),
+                          [&](const QueuedRun& r) { return r.run_id == run_id; });
+    if (q == queue.end()) return false;
+    queue.erase(q);
+    forget_if_idle(it);
+    return true;
 }
 
 void Scheduler::forget_if_idle(std::map<ViewId, JobState>::iterator it) {
@@ -164,28 +185,64 @@ std::optional<Scheduler::Candidate> Scheduler::candidate(const JobState& j) cons
     return c;
 }
 
+OwnerId Scheduler::candidate_owner(const JobState& j, const Candidate& c) {
+    // A queued run carries its own owner; scheduled runs and retries run as the view's.
+    return c.queued ? j.queued.front().owner : j.owner;
+}
+
+bool Scheduler::owner_at_limit(OwnerId owner) const {
+    // Only with a per-owner limit.
+    return options_.max_workers_per_owner > 0 &&
+           running_for(owner) >= options_.max_workers_per_owner;
+}
+
+int Scheduler::running_for(OwnerId owner) const {
+    // Owners without runs are not in the map.
+    auto it = running_by_owner_.find(owner);
+    return it == running_by_owner_.end() ? 0 : it->second;
+}
+
 Duration Scheduler::tick() {
-    // Collects due views, starts them in due order, then works out the nap.
+    // Collects due views by owner, starts them round-robin across owners, then works out the
+    // nap.
     const TimePoint now = clock_.now();
     struct Due {
         TimePoint due;
         ViewId id;
         bool queued;
     };
-    std::vector<Due> due;
+    std::map<OwnerId, std::vector<Due>> due;
     for (const auto& [id, j] : jobs_)
-        if (auto c = candidate(j); c && c->due <= now) due.push_back({c->due, id, c->queued});
-    std::sort(due.begin(), due.end(), [](const Due& a, const Due& b) {
-        return std::tie(a.due, a.id) < std::tie(b.due, b.id);
-    });
+        if (auto c = candidate(j); c && c->due <= now)
+            due[candidate_owner(j, *c)].push_back({c->due, id, c->queued});
+    std::map<OwnerId, size_t> next;  // each owner's next entry; == size() once done
+    for (auto& [owner, list] : due) {
+        std::sort(list.begin(), list.end(), [](const Due& a, const Due& b) {
+            return std::tie(a.due, a.id) < std::tie(b.due, b.id);
+        });
+        next[owner] = 0;
+    }
 
     bool refused = false;
-    for (const Due& d : due) {
-        if (running_ >= options_.max_workers) break;
+    std::set<OwnerId> busy_elsewhere;  // kOwnerBusy in this tick
+    while (running_ < options_.max_workers) {
+        // The first owner after the last one served (wrapping) with a due run it may start.
+        auto eligible = [&](OwnerId o) {
+            return next[o] < due[o].size() && !owner_at_limit(o) && !busy_elsewhere.count(o);
+        };
+        std::optional<OwnerId> pick;
+        auto start = last_owner_ ? due.upper_bound(*last_owner_) : due.begin();
+        for (auto it = start; it != due.end() && !pick; ++it)
+            if (eligible(it->first)) pick = it->first;
+        for (auto it = due.begin(); it != start && !pick; ++it)
+            if (eligible(it->first)) pick = it->first;
+        if (!pick) break;
+        const Due d = due[*pick][next[*pick]++];
         JobState& j = jobs_.at(d.id);
         Launch l;
         l.view_id = j.id;
         l.view = j.view;
+        l.owner = *pick;
         l.due = d.due;
         l.started_at = now;
         l.consecutive_failures = j.consecutive_failures;
@@ -196,11 +253,18 @@ Duration Scheduler::tick() {
             l.kind = j.next_kind;
             if (l.kind == RunKind::kRetry) l.attempt = j.retries_done + 1;
         }
-        if (!launcher_.launch(l)) {
+        const LaunchResult result = launcher_.launch(l);
+        if (result == LaunchResult::kNoSlot) {
             refused = true;
             break;
         }
+        if (result == LaunchResult::kOwnerBusy) {
+            busy_elsewhere.insert(*pick);
+            continue;
+        }
         if (d.queued) {
+            queued_index_.erase(j.queued.front().run_id);
+            running_runs_[j.queued.front().run_id] = j.id;
             j.queued.erase(j.queued.begin());
         } else {
             j.history.last_started = now;
@@ -208,7 +272,10 @@ Duration Scheduler::tick() {
         }
         j.running = std::move(l);
         running_++;
+        running_by_owner_[*pick]++;
+        last_owner_ = *pick;
     }
+    if (!busy_elsewhere.empty()) refused = true;  // their runs elsewhere end on their own
 
     if (running_ >= options_.max_workers) return options_.max_nap;
     Duration nap = options_.max_nap;
@@ -216,10 +283,13 @@ Duration Scheduler::tick() {
     for (const auto& [id, j] : jobs_) {
         auto c = candidate(j);
         if (!c) continue;
-        if (c->due <= now)
-            overdue = true;
-        else
+        if (c->due <= now) {
+            // An owner at its limit here waits for one of its runs to finish (finished() and
+            // tick() follow); only runs that could start now make the nap short.
+            if (!owner_at_limit(candidate_owner(j, *c))) overdue = true;
+        } else {
             nap = std::min(nap, c->due - now);
+        }
     }
     if (overdue) nap = std::min(nap, refused ? options_.launch_retry_nap : Duration{0});
     return std::max(nap, Duration{0});
@@ -233,6 +303,9 @@ bool Scheduler::finished(ViewId id, bool success, TimePoint finished_at) {
     const Launch l = *j.running;
     j.running.reset();
     running_--;
+    if (auto o = running_by_owner_.find(l.owner); o != running_by_owner_.end() && --o->second <= 0)
+        running_by_owner_.erase(o);
+    if (l.run_id) running_runs_.erase(*l.run_id);
     if (l.kind != RunKind::kQueued) {
         j.history.last_finished = finished_at;
         if (success) {
@@ -256,6 +329,11 @@ bool Scheduler::finished(ViewId id, bool success, TimePoint finished_at) {
 void Scheduler::set_max_workers(int max_workers) {
     // Takes effect at the next tick.
     options_.max_workers = std::max(0, max_workers);
+}
+
+void Scheduler::set_max_workers_per_owner(int max_workers_per_owner) {
+    // Takes effect at the next tick.
+    options_.max_workers_per_owner = std::max(0, max_workers_per_owner);
 }
 
 void Scheduler::set_time_zone(std::shared_ptr<const TimeZone> tz) {

@@ -25,6 +25,15 @@
 // Queued one-off runs (matviews.enqueue) run once at or after their run_at, are not retried, and
 // change neither the regular schedule nor the failure count; they still never overlap another
 // run of the same view.
+//
+// Fairness between owners (the role a run executes as, an OwnerId): at most
+// max_workers_per_owner runs of one owner at once, and due runs start round-robin across owners:
+// after a run of owner A started, the next free worker goes to the first owner after A (in
+// OwnerId order, wrapping) that has a due run and is below its limit. So one owner's backlog of
+// queued runs, or its long jobs, never holds back another owner's due run for longer than one
+// run of that backlog takes. Within one owner, runs start earliest due first. A launcher can
+// also refuse a run because its owner is at a limit the core does not see (runs in other
+// databases): that owner is skipped for the rest of the tick, the others still start.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +54,9 @@ namespace mv::sched {
 using ViewId = int64_t;
 // The id of a queued run in matviews.runs.
 using RunId = int64_t;
+// The role a run executes as (in the server: the role's OID; 0 when unknown, which is one owner
+// like any other).
+using OwnerId = int64_t;
 
 // Where the scheduler gets the time; a fake in tests.
 class Clock {
@@ -70,25 +82,34 @@ struct Launch {
     std::string view;  // display name
     RunKind kind = RunKind::kScheduled;
     std::optional<RunId> run_id;   // kQueued: the queued run
+    OwnerId owner = 0;             // the role it runs as: the queued run's, else the view's
     TimePoint due = 0;             // when it was due (may be well before started_at)
     TimePoint started_at = 0;      // the clock when it was launched
     int attempt = 0;               // kRetry: 1 for the first retry of the failed run, 2, ...
     int consecutive_failures = 0;  // of the view before this run
 };
 
+// What a launch attempt did.
+enum class LaunchResult {
+    kStarted,    // the run started
+    kNoSlot,     // no free worker (cluster-wide): nothing more starts in this tick
+    kOwnerBusy,  // the run's owner is at its limit elsewhere: the tick skips this owner only
+};
+
 // Starts runs, e.g. as dynamic background workers; a fake in tests.
 class Launcher {
   public:
     virtual ~Launcher() = default;
-    // Starts the run and returns true, or returns false when it cannot start now (no free
-    // worker slot); the scheduler then keeps the run due and tries again on a later tick.
-    virtual bool launch(const Launch& launch) = 0;
+    // Starts the run, or says why it cannot start now; a run that did not start stays due and
+    // is tried again on a later tick.
+    virtual LaunchResult launch(const Launch& launch) = 0;
 };
 
 // A managed view's settings, from matviews.definitions.
 struct ViewConfig {
     ViewId id = 0;
     std::string view;                  // display name
+    OwnerId owner = 0;                 // the role its scheduled runs execute as
     std::optional<Schedule> schedule;  // none: only queued runs
     bool enabled = true;  // false: no scheduled runs or retries (queued runs still run)
     RetryPolicy retry;
@@ -102,6 +123,7 @@ struct ViewConfig {
 struct QueuedRun {
     RunId run_id = 0;
     TimePoint run_at = 0;
+    OwnerId owner = 0;  // the role it executes as
 };
 
 // What the scheduler knows of one view; read-only for callers (e.g. for matviews.status).
@@ -109,6 +131,7 @@ struct JobState {
     ViewId id = 0;
     std::string view;
     bool managed = false;  // known from upsert; false for a view known only by queued runs
+    OwnerId owner = 0;     // of its scheduled runs (from upsert)
     std::optional<Schedule> schedule;
     bool enabled = true;
     RetryPolicy retry;
@@ -126,6 +149,7 @@ struct JobState {
 // Limits of the scheduler (negative or zero values are raised to 0 workers and 1 ms naps).
 struct SchedulerOptions {
     int max_workers = 2;                  // matviews.max_workers
+    int max_workers_per_owner = 0;        // runs of one owner at once; 0: only max_workers
     Duration max_nap = 60 * kSecond;      // the longest sleep tick() returns
     Duration launch_retry_nap = kSecond;  // the sleep after the launcher had no slot
 };
@@ -147,19 +171,24 @@ class Scheduler {
     // progress still counts against max_workers until finished() reports it.
     std::vector<RunId> remove(ViewId id);
 
-    // Queues a one-off run of a view (managed or not) at run_at. Idempotent by run_id: a run
-    // already queued gets the new run_at; a run in progress is left alone (returns false).
-    bool enqueue(ViewId id, const std::string& view, RunId run_id, TimePoint run_at);
+    // Queues a one-off run of a view (managed or not) at run_at, to run as owner. Idempotent by
+    // run_id: a run already queued gets the new run_at and owner; a run in progress is left
+    // alone (returns false). Constant work for a run already queued unchanged, so the worker
+    // can feed it every queued run it reads.
+    bool enqueue(ViewId id, const std::string& view, RunId run_id, TimePoint run_at,
+                 OwnerId owner = 0);
 
     // Drops a queued run; false when it is not queued.
     bool cancel(RunId run_id);
 
-    // Starts every due run, earliest due first (ties by view id), one per view, while fewer
-    // than max_workers run, and stops at the first launch the launcher refuses. Returns how
-    // long the caller may sleep: until the earliest due time of a view that could start,
-    // capped by max_nap; launch_retry_nap (or less) after a refused launch; max_nap when all
-    // workers are busy (finished() and the next tick() follow the end of a run). Never 0 when
-    // nothing could start. Round up when converting to milliseconds.
+    // Starts due runs, one per view, while fewer than max_workers run: round-robin across
+    // owners below max_workers_per_owner (see the file comment), each owner's earliest due
+    // first (ties by view id). Stops at the first kNoSlot; skips an owner after kOwnerBusy.
+    // Returns how long the caller may sleep: until the earliest due time of a view that could
+    // start, capped by max_nap; launch_retry_nap (or less) after a refused launch; max_nap when
+    // all workers, or all workers its due owners may use, are busy (finished() and the next
+    // tick() follow the end of a run). Never 0 when nothing could start. Round up when
+    // converting to milliseconds.
     Duration tick();
 
     // Reports the end of a view's run: clears it and computes the view's next due time
@@ -169,6 +198,8 @@ class Scheduler {
 
     // Changes max_workers; runs beyond a lowered limit finish normally.
     void set_max_workers(int max_workers);
+    // Changes max_workers_per_owner (0: no limit of its own), likewise.
+    void set_max_workers_per_owner(int max_workers_per_owner);
     // Changes the time zone of cron schedules and recomputes their due times (retries pending
     // stay). nullptr: UTC.
     void set_time_zone(std::shared_ptr<const TimeZone> tz);
@@ -179,6 +210,8 @@ class Scheduler {
     const std::map<ViewId, JobState>& jobs() const { return jobs_; }
     // Runs in progress.
     int running_count() const { return running_; }
+    // Runs in progress of one owner.
+    int running_for(OwnerId owner) const;
     // The earliest due time of a view without a run in progress (scheduled, retry or queued).
     std::optional<TimePoint> next_wakeup() const;
 
@@ -189,6 +222,9 @@ class Scheduler {
         bool queued;
     };
     std::optional<Candidate> candidate(const JobState& j) const;
+    // The owner a view's candidate runs as.
+    static OwnerId candidate_owner(const JobState& j, const Candidate& c);
+    bool owner_at_limit(OwnerId owner) const;
     void recompute_next_due(JobState& j, TimePoint now);
     void forget_if_idle(std::map<ViewId, JobState>::iterator it);
     const TimeZone& zone() const { return *tz_; }
@@ -200,6 +236,10 @@ class Scheduler {
     Random random_;
     std::map<ViewId, JobState> jobs_;
     int running_ = 0;
+    std::map<OwnerId, int> running_by_owner_;  // owners with runs in progress only
+    std::optional<OwnerId> last_owner_;        // the owner whose run started last
+    std::map<RunId, ViewId> queued_index_;     // where each queued run is
+    std::map<RunId, ViewId> running_runs_;     // queued runs in progress
 };
 
 }  // namespace mv::sched

@@ -18,6 +18,7 @@ using mv::parse_schedule;
 using mv::TimePoint;
 using mv::sched::JobState;
 using mv::sched::Launch;
+using mv::sched::LaunchResult;
 using mv::sched::RunKind;
 using mv::sched::Scheduler;
 using mv::sched::SchedulerOptions;
@@ -39,14 +40,15 @@ class FakeClock : public mv::sched::Clock {
 // A launcher that records launches and refuses them on demand.
 class FakeLauncher : public mv::sched::Launcher {
   public:
-    bool launch(const Launch& l) override {
+    LaunchResult launch(const Launch& l) override {
         attempts++;
         if (refuse > 0) {
             refuse--;
-            return false;
+            return LaunchResult::kNoSlot;
         }
+        if (busy_owners.count(l.owner)) return LaunchResult::kOwnerBusy;
         launched.push_back(l);
-        return true;
+        return LaunchResult::kStarted;
     }
     // Launches of one view.
     std::vector<Launch> of(ViewId id) const {
@@ -56,6 +58,7 @@ class FakeLauncher : public mv::sched::Launcher {
         return out;
     }
     std::vector<Launch> launched;
+    std::set<mv::sched::OwnerId> busy_owners;  // refused with kOwnerBusy (runs elsewhere)
     int refuse = 0;
     int attempts = 0;
 };
@@ -748,4 +751,142 @@ TEST(SchedulerOptionsTest, NonsenseOptionsCannotMakeItSpin) {
     EXPECT_EQ(sched.tick(), mv::kMillisecond);
     sched.tick();
     EXPECT_EQ(launcher.launched.size(), 1u);
+}
+
+// ---- fairness between owners (issue 10)
+
+namespace {
+
+// Views owned by one owner each: view ids 100+ for owner 1, 200+ for owner 2, ...
+ViewConfig owned_view(ViewId id, mv::sched::OwnerId owner, const char* schedule) {
+    ViewConfig c = view(id, schedule);
+    c.owner = owner;
+    return c;
+}
+
+// Owners of the launches so far, in order.
+std::vector<mv::sched::OwnerId> owners_of(const std::vector<Launch>& launched) {
+    std::vector<mv::sched::OwnerId> out;
+    for (const Launch& l : launched) out.push_back(l.owner);
+    return out;
+}
+
+}  // namespace
+
+TEST_F(SchedulerTest, PerOwnerLimitLeavesRoomForOtherOwners) {
+    // Owner 1 has 20,000 queued runs over many views; owner 2's one run arrives later.
+    sched.set_max_workers_per_owner(1);
+    for (int i = 0; i < 20000; i++)
+        sched.enqueue(1000 + i % 500, "backlog", i + 1, kT0 - kMinute + i, /*owner=*/1);
+    sched.tick();
+    ASSERT_EQ(launcher.launched.size(), 1u);  // only one of owner 1's, though 2 workers
+    EXPECT_EQ(launcher.launched[0].owner, 1);
+    EXPECT_EQ(sched.running_for(1), 1);
+    // Nothing else can start: owner 1 is at its limit, so the nap is not a busy loop.
+    EXPECT_EQ(sched.tick(), 60 * kSecond);
+
+    sched.enqueue(2, "public.mv_2", 50000, kT0 + kSecond, /*owner=*/2);
+    EXPECT_EQ(tick_at(kT0 + kSecond), 60 * kSecond);
+    ASSERT_EQ(launcher.launched.size(), 2u);
+    EXPECT_EQ(launcher.launched[1].owner, 2);
+    EXPECT_EQ(launcher.launched[1].run_id, 50000);
+    EXPECT_EQ(launcher.launched[1].started_at, kT0 + kSecond);  // not delayed at all
+}
+
+TEST_F(SchedulerTest, RoundRobinAcrossOwnersWithoutPerOwnerLimit) {
+    // No per-owner limit (0): still, the next free worker goes to the next owner in turn.
+    for (int i = 0; i < 10; i++) sched.enqueue(100 + i, "a", 1 + i, kT0 - kHour, /*owner=*/1);
+    for (int i = 0; i < 10; i++) sched.enqueue(200 + i, "b", 101 + i, kT0, /*owner=*/2);
+    sched.tick();
+    // Owner 1's runs are much older, but the two workers go to one owner each.
+    EXPECT_EQ(owners_of(launcher.launched), (std::vector<mv::sched::OwnerId>{1, 2}));
+    // Owner 1's long job keeps running; owner 2's jobs end one after another: every free worker
+    // alternates between owners, so owner 1's backlog gets its turn and owner 2 its next one.
+    sched.finished(200, true, kT0 + kSecond);
+    tick_at(kT0 + kSecond);
+    EXPECT_EQ(launcher.launched.back().owner, 1);
+    sched.finished(launcher.launched.back().view_id, true, kT0 + 2 * kSecond);
+    tick_at(kT0 + 2 * kSecond);
+    EXPECT_EQ(launcher.launched.back().owner, 2);
+    EXPECT_EQ(owners_of(launcher.launched), (std::vector<mv::sched::OwnerId>{1, 2, 1, 2}));
+}
+
+TEST_F(SchedulerTest, LongJobsOfOneOwnerDelayAnotherByAtMostOneJob) {
+    // Owner 1 fills both workers with long runs (no per-owner limit); owner 2's scheduled run
+    // becomes due. It starts as soon as the first of owner 1's runs ends, before owner 1's
+    // older backlog.
+    for (int i = 0; i < 5; i++) sched.enqueue(100 + i, "a", 1 + i, kT0 - kHour, /*owner=*/1);
+    sched.tick();
+    ASSERT_EQ(launcher.launched.size(), 2u);
+    sched.upsert(owned_view(2, 2, "1 hour"));         // due now
+    EXPECT_EQ(tick_at(kT0 + kSecond), 60 * kSecond);  // all busy
+    EXPECT_EQ(launcher.launched.size(), 2u);
+    sched.finished(100, true, kT0 + 10 * kMinute);
+    tick_at(kT0 + 10 * kMinute);
+    ASSERT_EQ(launcher.launched.size(), 3u);
+    EXPECT_EQ(launcher.launched[2].view_id, 2);
+    EXPECT_EQ(launcher.launched[2].kind, RunKind::kScheduled);
+    EXPECT_EQ(launcher.launched[2].owner, 2);
+}
+
+TEST_F(SchedulerTest, OwnerBusyElsewhereSkipsOnlyThatOwner) {
+    // The launcher says owner 1 is at its cluster-wide limit (runs in another database): owner
+    // 2 still starts, and the tick retries soon rather than sleeping max_nap.
+    sched.enqueue(100, "a", 1, kT0, 1);
+    sched.enqueue(200, "b", 2, kT0, 2);
+    launcher.busy_owners = {1};
+    EXPECT_EQ(sched.tick(), kSecond);  // launch_retry_nap
+    EXPECT_EQ(owners_of(launcher.launched), (std::vector<mv::sched::OwnerId>{2}));
+    EXPECT_EQ(sched.job(100)->queued.size(), 1u);  // still queued
+    launcher.busy_owners.clear();
+    tick_at(kT0 + kSecond);
+    EXPECT_EQ(owners_of(launcher.launched), (std::vector<mv::sched::OwnerId>{2, 1}));
+}
+
+TEST_F(SchedulerTest, NoSlotStopsTheTickAndKeepsTheTurn) {
+    // A cluster-wide refusal stops the tick; the owner whose turn it was keeps it.
+    sched.enqueue(100, "a", 1, kT0, 1);
+    sched.enqueue(200, "b", 2, kT0, 2);
+    launcher.refuse = 1;
+    EXPECT_EQ(sched.tick(), kSecond);
+    EXPECT_TRUE(launcher.launched.empty());
+    tick_at(kT0 + kSecond);
+    EXPECT_EQ(owners_of(launcher.launched), (std::vector<mv::sched::OwnerId>{1, 2}));
+}
+
+TEST_F(SchedulerTest, PerOwnerCountsFollowFinishedRunsAndLimitChanges) {
+    sched.set_max_workers_per_owner(1);
+    sched.upsert(owned_view(1, 7, "1 minute"));
+    sched.upsert(owned_view(2, 7, "1 minute"));
+    sched.tick();
+    EXPECT_EQ(launcher.launched.size(), 1u);
+    EXPECT_EQ(sched.running_for(7), 1);
+    sched.finished(launcher.launched[0].view_id, true, kT0 + kSecond);
+    EXPECT_EQ(sched.running_for(7), 0);
+    tick_at(kT0 + kSecond);
+    EXPECT_EQ(launcher.launched.size(), 2u);  // the other view of owner 7
+    sched.set_max_workers_per_owner(0);       // no per-owner limit: both may run
+    sched.finished(launcher.launched[1].view_id, true, kT0 + 2 * kSecond);
+    tick_at(kT0 + kMinute + kSecond);
+    EXPECT_EQ(launcher.launched.size(), 3u);
+    tick_at(kT0 + kMinute + 2 * kSecond);
+    EXPECT_EQ(launcher.launched.size(), 4u);
+    EXPECT_EQ(sched.running_for(7), 2);
+}
+
+TEST_F(SchedulerTest, ReEnqueueingKnownRunsIsIdempotentAndMovesOwner) {
+    EXPECT_TRUE(sched.enqueue(1, "a", 10, kT0 + kMinute, 1));
+    EXPECT_TRUE(sched.enqueue(1, "a", 10, kT0 + kMinute, 1));  // unchanged: a no-op
+    ASSERT_EQ(sched.job(1)->queued.size(), 1u);
+    EXPECT_TRUE(sched.enqueue(2, "b", 10, kT0, 3));  // moved to another view and owner
+    EXPECT_EQ(sched.job(1), nullptr);
+    ASSERT_EQ(sched.job(2)->queued.size(), 1u);
+    EXPECT_EQ(sched.job(2)->queued[0].owner, 3);
+    sched.tick();
+    ASSERT_EQ(launcher.launched.size(), 1u);
+    EXPECT_EQ(launcher.launched[0].owner, 3);
+    EXPECT_FALSE(sched.enqueue(2, "b", 10, kT0, 3));  // in progress: left alone
+    EXPECT_FALSE(sched.cancel(10));
+    sched.finished(2, true, kT0 + kSecond);
+    EXPECT_TRUE(sched.enqueue(2, "b", 10, kT0, 3));  // a finished run id may come back
 }
