@@ -43,6 +43,31 @@ UPDATE matviews.runs
            'hint', 'Enqueue it again with matviews.enqueue().')
  WHERE status OPERATOR(pg_catalog.=) 'queued' AND relid IS NULL;
 
+-- At most one queued, unstarted request per view, operation and strategy: enqueue coalesces
+-- into it, so the queue is bounded by the number of views. Older duplicates are cancelled,
+-- keeping the first.
+UPDATE matviews.runs r
+   SET status = 'cancelled', finished_at = pg_catalog.now(), relid = NULL,
+       error = pg_catalog.jsonb_build_object(
+           'message', 'the queued run was coalesced into an earlier one when matviews was updated',
+           'sqlstate', '57014', 'detail', NULL, 'hint', NULL)
+ WHERE r.status OPERATOR(pg_catalog.=) 'queued' AND r.trigger OPERATOR(pg_catalog.=) 'queue'
+   AND EXISTS (SELECT 1 FROM matviews.runs o
+               WHERE o.status OPERATOR(pg_catalog.=) 'queued'
+                 AND o.trigger OPERATOR(pg_catalog.=) 'queue'
+                 AND o.relid OPERATOR(pg_catalog.=) r.relid
+                 AND o.operation OPERATOR(pg_catalog.=) r.operation
+                 AND COALESCE(o.strategy, '') OPERATOR(pg_catalog.=) COALESCE(r.strategy, '')
+                 AND o.id OPERATOR(pg_catalog.<) r.id);
+CREATE UNIQUE INDEX runs_one_queued_request ON matviews.runs (relid, operation, (COALESCE(strategy, '')))
+    WHERE status OPERATOR(pg_catalog.=) 'queued' AND trigger OPERATOR(pg_catalog.=) 'queue';
+-- The scheduler finds the queued runs without reading the history.
+CREATE INDEX runs_queued ON matviews.runs (id) WHERE status OPERATOR(pg_catalog.=) 'queued';
+
+-- Cancels a queued run, or stops a running one (docs/api.md).
+CREATE FUNCTION matviews.cancel(run_id bigint)
+RETURNS jsonb LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'matviews_cancel';
+
 -- Row-level security by the relation's real owner while the definition is bound, so that a view
 -- that changed hands is visible to its new owner at once; by the recorded owner when detached.
 CREATE FUNCTION matviews.may_see(relid pg_catalog.regclass, owner name) RETURNS boolean
@@ -136,6 +161,17 @@ BEGIN
                           WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(NEW.view)
                             AND c.relkind OPERATOR(pg_catalog.=) 'm'
                             AND pg_catalog.pg_get_userbyid(c.relowner) OPERATOR(pg_catalog.=) NEW.owner);
+            -- An older dump may hold several requests of one kind: the first one stays queued.
+            IF NEW.trigger OPERATOR(pg_catalog.=) 'queue' AND EXISTS (
+                SELECT 1 FROM matviews.runs o
+                WHERE o.status OPERATOR(pg_catalog.=) 'queued'
+                  AND o.trigger OPERATOR(pg_catalog.=) 'queue'
+                  AND o.relid OPERATOR(pg_catalog.=) NEW.relid
+                  AND o.operation OPERATOR(pg_catalog.=) NEW.operation
+                  AND COALESCE(o.strategy, '') OPERATOR(pg_catalog.=) COALESCE(NEW.strategy, '')) THEN
+                NEW.status := 'cancelled';
+                NEW.relid := NULL;
+            END IF;
         END IF;
     END IF;
     RETURN NEW;

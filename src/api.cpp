@@ -93,6 +93,15 @@ MV_FUNCTION(matviews_wait) {
     return pg::return_jsonb(ops::wait(*run_id, timeout ? *timeout : 60000));
 }
 
+MV_FUNCTION(matviews_cancel) {
+    // matviews.cancel(run_id)
+    auto run_id = pg::arg_int8(fcinfo, 0);
+    if (!run_id)
+        throw Error(sqlstate::null_value_not_allowed, "run_id must not be null")
+            .hint("Pass the run_id of matviews.enqueue()'s response.");
+    return pg::return_jsonb(ops::cancel(*run_id));
+}
+
 MV_FUNCTION(matviews_on_install) {
     // Called by the install script: ask the launcher for a scheduler once CREATE EXTENSION commits.
     pg::request_scheduler_at_commit();

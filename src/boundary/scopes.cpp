@@ -1,6 +1,8 @@
 // Scoped backend state (see scopes.hpp).
 #include "boundary/scopes.hpp"
 
+#include <signal.h>
+
 extern "C" {
 #include "access/genam.h"
 #include "access/table.h"
@@ -266,6 +268,23 @@ void wait_for_lockers(Oid relid) {
         return n;
     });
     (void)cancelled;
+}
+
+MemoryScope::MemoryScope() {
+    context_ = call([] {
+        return AllocSetContextCreate(CurrentMemoryContext, "matviews loop", ALLOCSET_SMALL_SIZES);
+    });
+    previous_ = MemoryContextSwitchTo(context_);
+}
+
+MemoryScope::~MemoryScope() {
+    MemoryContextSwitchTo(previous_);
+    MemoryContextDelete(context_);  // cannot raise
+}
+
+bool send_query_cancel(int pid) {
+    // Backends lead their own process group, so signal the group, as pg_signal_backend does.
+    return pid > 0 && kill(-pid, SIGINT) == 0;
 }
 
 void sleep_ms(long ms) {

@@ -124,6 +124,24 @@ void wait_for_lockers(Oid relid);
 
 // Sleeps on the process latch for ms milliseconds, answering interrupts (a cancel raises PgError).
 void sleep_ms(long ms);
+
+// A memory context for one iteration of a long loop: everything PostgreSQL allocates while the
+// scope is current (parameters, detoasted values) is freed when it ends.
+class MemoryScope {
+  public:
+    MemoryScope();
+    ~MemoryScope();
+    MemoryScope(const MemoryScope&) = delete;
+    MemoryScope& operator=(const MemoryScope&) = delete;
+
+  private:
+    MemoryContext context_;
+    MemoryContext previous_;
+};
+
+// Sends a query cancel (SIGINT, as pg_cancel_backend does) to a backend of this cluster; false
+// when no such process exists any more.
+bool send_query_cancel(int pid);
 // A uniformly distributed number in [0, 1) from PostgreSQL's global PRNG.
 double random_fraction();
 

@@ -82,36 +82,49 @@ namespace {
 }
 }  // namespace
 
+void Value::null_read(const char* wanted) const {
+    // Every typed read is of a column the statement makes non-null when the catalog holds still;
+    // a null there means a row or an object vanished or changed between two reads (a race),
+    // which the caller can retry, not an internal error.
+    if (is_null())
+        throw Error(sqlstate::serialization_failure,
+                    fmt::format("a catalog value matviews read was null ({} expected): the object "
+                                "changed concurrently",
+                                wanted))
+            .hint("Retry the call.");
+    wrong_type(wanted);
+}
+
 bool Value::as_bool() const {
     if (auto* b = std::get_if<bool>(&v_)) return *b;
-    wrong_type("a boolean");
+    null_read("a boolean");
 }
 
 int64_t Value::as_int() const {
     if (auto* i = std::get_if<int64_t>(&v_)) return *i;
     if (auto* d = std::get_if<double>(&v_)) return static_cast<int64_t>(*d);
-    wrong_type("an integer");
+    null_read("an integer");
 }
 
 double Value::as_double() const {
     if (auto* d = std::get_if<double>(&v_)) return *d;
     if (auto* i = std::get_if<int64_t>(&v_)) return static_cast<double>(*i);
-    wrong_type("a number");
+    null_read("a number");
 }
 
 const std::string& Value::as_string() const {
     if (auto* s = std::get_if<std::string>(&v_)) return *s;
-    wrong_type("text");
+    null_read("text");
 }
 
 const Json& Value::as_json() const {
     if (auto* j = std::get_if<Json>(&v_)) return *j;
-    wrong_type("jsonb");
+    null_read("jsonb");
 }
 
 const std::vector<std::string>& Value::as_text_array() const {
     if (auto* a = std::get_if<std::vector<std::string>>(&v_)) return *a;
-    wrong_type("a text array");
+    null_read("a text array");
 }
 
 std::optional<std::string> Value::text() const {

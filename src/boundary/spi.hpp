@@ -55,6 +55,8 @@ class Value {
     Json to_json() const;
 
   private:
+    // A typed read that found another type: 40001 for a null (a race), XX000 otherwise.
+    [[noreturn]] void null_read(const char* wanted) const;
     std::variant<std::monostate, bool, int64_t, double, std::string, Json, std::vector<std::string>>
         v_;
 };

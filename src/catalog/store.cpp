@@ -93,8 +93,7 @@ std::optional<Definition> Store::find_by_id(int64_t id) {
     return definition_from(r.first());
 }
 
-std::optional<Definition> Store::find_detached(const std::string& schema,
-                                               const std::string& name) {
+std::optional<Definition> Store::find_detached(const std::string& schema, const std::string& name) {
     AsExtensionOwner as;
     auto r = spi_.exec(fmt::format("SELECT {} FROM matviews.definitions "
                                    "WHERE relid IS NULL "
@@ -274,24 +273,31 @@ int64_t Store::begin_run(const std::string& view, const std::string& operation,
     return v.as_int();
 }
 
-int64_t Store::enqueue_run(const std::string& view, Oid relid,
-                           std::optional<int64_t> definition_id, const std::string& operation,
-                           const std::optional<std::string>& strategy, int64_t run_at,
-                           const std::string& owner, const Json& request) {
-    // INSERT a queued run, as the caller (runs.role) for the view's owner, bound to the relation.
+Store::Enqueued Store::enqueue_run(const std::string& view, Oid relid,
+                                   std::optional<int64_t> definition_id,
+                                   const std::string& operation,
+                                   const std::optional<std::string>& strategy, int64_t run_at,
+                                   const std::string& owner, const Json& request) {
+    // INSERT a queued run, as the caller (runs.role) for the view's owner, bound to the relation,
+    // or coalesce into the one already queued (runs_one_queued_request). A concurrent enqueuer's
+    // uncommitted run makes this wait for its transaction, as any upsert does, and then coalesce.
     AsExtensionOwner as;
     Json meta = Json::object();
     meta.set("request", request);
-    auto v = spi_.scalar(
-        "INSERT INTO matviews.runs (view, relid, definition_id, operation, strategy, status, "
+    auto r = spi_.exec(
+        "INSERT INTO matviews.runs AS r (view, relid, definition_id, operation, strategy, status, "
         "trigger, run_at, role, owner, meta) "
         "VALUES ($1, $2::pg_catalog.regclass, $3, $4, $5, 'queued', 'queue', $6, "
-        "$7::pg_catalog.name, $8::pg_catalog.name, $9) RETURNING id",
+        "$7::pg_catalog.name, $8::pg_catalog.name, $9) "
+        "ON CONFLICT (relid, operation, (COALESCE(strategy, ''))) "
+        "WHERE status OPERATOR(pg_catalog.=) 'queued' AND trigger OPERATOR(pg_catalog.=) 'queue' "
+        "DO UPDATE SET run_at = LEAST(r.run_at, EXCLUDED.run_at) "
+        "RETURNING r.id, r.xmax::pg_catalog.text OPERATOR(pg_catalog.<>) '0'",
         {pg::Param::text(view), pg::Param::oid(relid), pg::Param::opt_int8(definition_id),
          pg::Param::text(operation), pg::Param::opt_text(strategy), pg::Param::timestamptz(run_at),
          pg::Param::text(as.caller()), pg::Param::text(owner), pg::Param::jsonb(meta)});
     pg::wake_scheduler_at_commit(false);
-    return v.as_int();
+    return Enqueued{r.first()[0].as_int(), r.first()[1].as_bool()};
 }
 
 std::optional<Store::QueuedRun> Store::claim_queued_run(int64_t id) {
@@ -304,8 +310,11 @@ std::optional<Store::QueuedRun> Store::claim_queued_run(int64_t id) {
         {pg::Param::int8(id)});
     if (r.empty() || r.first()[1].is_null()) return std::nullopt;
     const auto& row = r.first();
-    QueuedRun q{row[0].text().value_or(""), static_cast<Oid>(row[1].as_int()),
-                row[2].text().value_or(""), row[3].text().value_or("refresh"), row[4].text(),
+    QueuedRun q{row[0].text().value_or(""),
+                static_cast<Oid>(row[1].as_int()),
+                row[2].text().value_or(""),
+                row[3].text().value_or("refresh"),
+                row[4].text(),
                 row[5].text().value_or("queue")};
     spi_.exec(
         "UPDATE matviews.runs SET status = 'running', started_at = pg_catalog.clock_timestamp(), "
@@ -362,6 +371,71 @@ std::optional<Store::RunState> Store::run_state(int64_t id) {
         if (const Json* resp = row[5].as_json().find("response")) s.response = *resp;
     if (!row[6].is_null()) s.error = row[6].as_json();
     return s;
+}
+
+std::optional<std::string> Store::run_status(int64_t id) {
+    auto r = spi_.exec("SELECT status FROM matviews.runs WHERE id OPERATOR(pg_catalog.=) $1",
+                       {pg::Param::int8(id)});
+    if (r.empty()) return std::nullopt;
+    return r.first()[0].text().value_or("");
+}
+
+std::optional<Store::RunControl> Store::run_control(int64_t id) {
+    // As the caller, so a run the caller cannot see does not exist for it.
+    auto r = spi_.exec(
+        "SELECT status, view, owner::pg_catalog.text, pid FROM matviews.runs "
+        "WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id)});
+    if (r.empty()) return std::nullopt;
+    const auto& row = r.first();
+    RunControl c;
+    c.status = row[0].text().value_or("");
+    c.view = row[1].text().value_or("");
+    c.owner = row[2].text().value_or("");
+    if (!row[3].is_null()) c.pid = row[3].as_int();
+    return c;
+}
+
+bool Store::cancel_queued_run(int64_t id) {
+    AsExtensionOwner as;
+    Json error = Json::object();
+    error.set("message", "canceling the run due to user request");
+    error.set("sqlstate", "57014");
+    error.set("detail", fmt::format("Cancelled by role {} with matviews.cancel() while queued.",
+                                    as.caller()));
+    error.set("hint", Json());
+    auto r = spi_.exec(
+        "UPDATE matviews.runs SET status = 'cancelled', finished_at = "
+        "pg_catalog.clock_timestamp(), relid = NULL, error = $2 "
+        "WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'queued' "
+        "RETURNING id",
+        {pg::Param::int8(id), pg::Param::jsonb(error)});
+    if (!r.empty()) pg::wake_scheduler_at_commit(false);
+    return !r.empty();
+}
+
+bool Store::is_job_of_run(int pid, int64_t id) {
+    AsExtensionOwner as;
+    auto r = spi_.exec(
+        "SELECT 1 FROM matviews.runs r JOIN pg_catalog.pg_stat_activity a "
+        "ON a.pid OPERATOR(pg_catalog.=) r.pid "
+        "WHERE r.id OPERATOR(pg_catalog.=) $1 AND r.pid OPERATOR(pg_catalog.=) $2 "
+        "AND r.status OPERATOR(pg_catalog.=) 'running' "
+        "AND a.backend_type OPERATOR(pg_catalog.=) 'matviews job'",
+        {pg::Param::int8(id), pg::Param::int4(pid)});
+    return !r.empty();
+}
+
+void Store::end_interrupted_run(int64_t id, bool cancelled, const Json& error) {
+    AsExtensionOwner as;
+    spi_.exec(
+        "UPDATE matviews.runs SET status = $2, finished_at = pg_catalog.clock_timestamp(), "
+        "duration_ms = pg_catalog.round((EXTRACT(EPOCH FROM pg_catalog.clock_timestamp() "
+        "OPERATOR(pg_catalog.-) started_at) OPERATOR(pg_catalog.*) 1000)::pg_catalog.numeric, "
+        "3)::pg_catalog.float8, relid = NULL, error = $3 "
+        "WHERE id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'running'",
+        {pg::Param::int8(id), pg::Param::text(cancelled ? "cancelled" : "failed"),
+         pg::Param::jsonb(error)});
 }
 
 void Store::execute(const std::string& sql) {

@@ -115,9 +115,16 @@ class Store {
     int64_t begin_run(const std::string& view, const std::string& operation,
                       const std::string& trigger, const Json& request);
     // Inserts a queued run for the background worker; returns its id. run_at is a TimestampTz.
-    int64_t enqueue_run(const std::string& view, Oid relid, std::optional<int64_t> definition_id,
-                        const std::string& operation, const std::optional<std::string>& strategy,
-                        int64_t run_at, const std::string& owner, const Json& request);
+    // A request coalesces into the view's queued, unstarted run of the same operation and
+    // strategy (whose run_at becomes the earlier of the two): the queue holds at most one such
+    // run per view (a partial unique index), so it is bounded by the number of views.
+    struct Enqueued {
+        int64_t run_id = 0;
+        bool coalesced = false;
+    };
+    Enqueued enqueue_run(const std::string& view, Oid relid, std::optional<int64_t> definition_id,
+                         const std::string& operation, const std::optional<std::string>& strategy,
+                         int64_t run_at, const std::string& owner, const Json& request);
     // What a job needs of its queued run.
     struct QueuedRun {
         std::string view;
@@ -142,6 +149,24 @@ class Store {
         std::optional<Json> error;
     };
     std::optional<RunState> run_state(int64_t id);
+    // Only the run's status, as the caller: what a polling loop reads until the run has ended.
+    std::optional<std::string> run_status(int64_t id);
+
+    // ---- cancel
+    // What matviews.cancel needs of a run the caller can see (row-level security applies).
+    struct RunControl {
+        std::string status, view, owner;
+        std::optional<int64_t> pid;  // the job's process, while running
+    };
+    std::optional<RunControl> run_control(int64_t id);
+    // queued -> cancelled, with who cancelled it; false when the run is no longer queued (a job
+    // claimed it meanwhile: a claim waits for this transaction and then finds it cancelled).
+    bool cancel_queued_run(int64_t id);
+    // Whether pid is the matviews job process running run id now.
+    bool is_job_of_run(int pid, int64_t id);
+    // running -> cancelled (or failed, for a timeout), by the job itself once its work has been
+    // rolled back: the query cancel that matviews.cancel sends, or pg_cancel_backend.
+    void end_interrupted_run(int64_t id, bool cancelled, const Json& error);
 
     // ---- statements the operations run (DDL on the view, as the caller)
     void execute(const std::string& sql);
@@ -179,6 +204,25 @@ class Store {
     int64_t interval_us(const std::string& interval);
     // Skips the WAL flush at commit of the current transaction (display-only writes).
     void relax_commit();
+    // The scheduler's reads with the role each job runs as (an OID: the relation's owner, else
+    // the run's recorded owner); a row that cannot be read comes back with `error` set instead of
+    // failing the whole read, so one bad row never holds back the others.
+    struct ScheduledEntry {
+        ScheduledRow row;
+        Oid owner = InvalidOid;
+        std::optional<std::string> error;
+    };
+    std::vector<ScheduledEntry> scheduler_definitions();
+    struct QueuedEntry {
+        QueuedRunRow row;
+        Oid owner = InvalidOid;
+        std::optional<std::string> error;
+    };
+    std::vector<QueuedEntry> scheduler_queued_runs();
+    // A number that changes when matviews' tables are written by anyone (the cumulative
+    // statistics' row counts), so an idle scheduler notices changes made without matviews'
+    // functions (ALTER EXTENSION UPDATE, direct writes) with one cheap statement.
+    int64_t tables_change_marker();
 
     // For catalog-layer readers that take the session (relation.cpp, clone.cpp).
     pg::Spi& spi() { return spi_; }

@@ -96,8 +96,9 @@ Json enqueue(const EnqueueArgs& a) {
         if (a.strategy) check_strategy(*a.strategy, "strategy");
         if (!pg::timestamp_is_finite(a.run_at))
             throw Error(sqlstate::datetime_field_overflow, "run_at must be a finite time")
-                .hint("Pass a time such as now() + interval '5 minutes'; infinity and -infinity "
-                      "are not times a run can start at.");
+                .hint(
+                    "Pass a time such as now() + interval '5 minutes'; infinity and -infinity "
+                    "are not times a run can start at.");
         // Only a request is recorded: no per-view lock, which would make the view's other
         // operations skip until this transaction ends. The run is bound to the relation's OID;
         // the job checks the relation and its owner again when it starts.
@@ -109,52 +110,145 @@ Json enqueue(const EnqueueArgs& a) {
         ctx.strategy =
             a.strategy ? a.strategy
                        : (def ? std::optional<std::string>(def->refresh_strategy) : std::nullopt);
-        ctx.answer_run_id = ctx.store.enqueue_run(
+        auto queued = ctx.store.enqueue_run(
             rel.quoted, rel.oid, def ? std::optional<int64_t>(def->id) : std::nullopt, a.operation,
             a.operation == "swap" ? std::optional<std::string>("swap") : a.strategy, a.run_at,
             rel.owner_name, ctx.request);
+        ctx.answer_run_id = queued.run_id;
+        ctx.coalesced = queued.coalesced;
         warn_if_no_worker(ctx);
         ctx.status = "queued";
     });
 }
 
-Json wait(int64_t run_id, int64_t timeout_ms) {
-    // Polls the run in fresh snapshots (READ COMMITTED) until it ends or the timeout passes.
+namespace {
+
+[[noreturn]] void throw_no_run(int64_t run_id) {
+    throw Error(sqlstate::undefined_object, fmt::format("run {} does not exist", run_id))
+        .hint(
+            "Pass a run_id from matviews.enqueue() or matviews.runs (only runs you may see "
+            "count).");
+}
+
+void require_read_committed(const char* function) {
     if (pg::transaction_isolation() != "read committed")
-        throw Error("25001", "matviews.wait needs a READ COMMITTED transaction")
+        throw Error("25001", fmt::format("{} needs a READ COMMITTED transaction", function))
             .detail(fmt::format("This transaction is {}: it would never see the run change.",
                                 pg::transaction_isolation()))
-            .hint("Call matviews.wait outside that transaction, or in READ COMMITTED.");
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms));
+            .hint(fmt::format("Call {} outside that transaction, or in READ COMMITTED.", function));
+}
+
+bool has_ended(const std::string& status) {
+    return status != "queued" && status != "running";
+}
+
+// Polls the run's status, each time in a fresh snapshot and a fresh memory context, until it has
+// ended or the deadline passes; returns whether it ended.
+bool poll_until_ended(int64_t run_id, std::chrono::steady_clock::time_point deadline) {
     for (;;) {
-        std::optional<catalog::Store::RunState> run;
+        std::optional<std::string> status;
         {
+            pg::MemoryScope memory;
             pg::Spi spi;
-            run = catalog::Store(spi).run_state(run_id);
+            status = catalog::Store(spi).run_status(run_id);
         }
-        if (!run)
-            throw Error(sqlstate::undefined_object, fmt::format("run {} does not exist", run_id))
-                .hint(
-                    "Pass a run_id from matviews.enqueue() or matviews.runs (only runs you may see "
-                    "count).");
-        bool ended = run->status != "queued" && run->status != "running";
-        bool timed_out = !ended && std::chrono::steady_clock::now() >= deadline;
-        if (ended || timed_out) {
-            Json out = Json::object();
-            out.set("status", run->status);
-            out.set("operation", run->operation);
-            out.set("view", run->view);
-            out.set("run_id", static_cast<long long>(run_id));
-            out.set("strategy", run->strategy ? Json(*run->strategy) : Json());
-            out.set("trigger", run->trigger);
-            out.set("timed_out", timed_out);
-            out.set("response", run->response);
-            if (run->error) out.set("error", *run->error);
-            return out;
-        }
+        if (!status) throw_no_run(run_id);
+        if (has_ended(*status)) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
         pg::sleep_ms(10);
     }
+}
+
+}  // namespace
+
+Json cancel(int64_t run_id) {
+    // Check rights on the run's owner, then cancel a queued run in this transaction, or send the
+    // job running it a query cancel and wait for the job to roll back and record it.
+    std::optional<catalog::Store::RunControl> run;
+    {
+        pg::Spi spi;
+        run = catalog::Store(spi).run_control(run_id);
+    }
+    if (!run) throw_no_run(run_id);
+    if (!pg::has_privs_of(run->owner))
+        throw Error(sqlstate::insufficient_privilege,
+                    fmt::format("permission denied to cancel run {}", run_id))
+            .detail(
+                fmt::format("Run {} of {} belongs to role \"{}\".", run_id, run->view, run->owner))
+            .hint(fmt::format("Cancel it as {}, a member of that role, or a superuser.",
+                              pg::quote_ident(run->owner)));
+    Json out = Json::object();
+    out.set("run_id", static_cast<long long>(run_id));
+    out.set("view", run->view);
+    if (run->status == "queued") {
+        pg::Spi spi;
+        if (catalog::Store(spi).cancel_queued_run(run_id)) {
+            out.set("status", "cancelled");
+            out.set("was", "queued");
+            return out;
+        }
+        run = catalog::Store(spi).run_control(run_id);  // claimed meanwhile
+        if (!run) throw_no_run(run_id);
+    }
+    if (run->status == "running") {
+        require_read_committed("matviews.cancel");
+        bool signalled = false;
+        {
+            pg::Spi spi;
+            signalled = run->pid && catalog::Store(spi).is_job_of_run(int(*run->pid), run_id) &&
+                        pg::send_query_cancel(int(*run->pid));
+        }
+        // Not signalled: the job has just ended, or is between its claim and its work; either
+        // way the wait below sees the outcome.
+        bool ended = poll_until_ended(
+            run_id, std::chrono::steady_clock::now() + std::chrono::seconds(signalled ? 30 : 5));
+        std::string status;
+        {
+            pg::Spi spi;
+            status = catalog::Store(spi).run_status(run_id).value_or("");
+        }
+        out.set("was", "running");
+        if (!ended) {
+            out.set("status", "running");
+            out.set("reason", "cancel requested");
+            return out;
+        }
+        if (status == "cancelled") {
+            out.set("status", "cancelled");
+            return out;
+        }
+        run->status = status;
+    }
+    out.set("status", "skipped");
+    out.set("reason", "already ended");
+    out.set("run_status", run->status);
+    return out;
+}
+
+Json wait(int64_t run_id, int64_t timeout_ms) {
+    // Polls the run's status (READ COMMITTED) until it ends or the timeout passes, then reads
+    // the whole run once.
+    require_read_committed("matviews.wait");
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(std::max<int64_t>(0, timeout_ms));
+    (void)poll_until_ended(run_id, deadline);
+    std::optional<catalog::Store::RunState> run;
+    {
+        pg::Spi spi;
+        run = catalog::Store(spi).run_state(run_id);
+    }
+    if (!run) throw_no_run(run_id);
+    Json out = Json::object();
+    out.set("status", run->status);
+    out.set("operation", run->operation);
+    out.set("view", run->view);
+    out.set("run_id", static_cast<long long>(run_id));
+    out.set("strategy", run->strategy ? Json(*run->strategy) : Json());
+    out.set("trigger", run->trigger);
+    out.set("timed_out", !has_ended(run->status));
+    out.set("response", run->response);
+    if (run->error) out.set("error", *run->error);
+    return out;
 }
 
 }  // namespace mv::ops

@@ -49,7 +49,7 @@ Json refresh(const RefreshArgs& args);
 struct SwapArgs {
     OptText name;
     std::optional<Oid> relid;  // a queued run: the relation itself, never a name
-    OptText sql;  // a new query: zero-downtime redefinition
+    OptText sql;               // a new query: zero-downtime redefinition
     OptText row_count_strategy;
     std::string trigger = "manual";
     std::optional<int64_t> queued_run_id;
@@ -67,6 +67,11 @@ Json schedule(const OptText& name, const OptText& schedule);
 Json unschedule(const OptText& name);
 // Waits up to timeout_ms for a run to end; returns its outcome or current state.
 Json wait(int64_t run_id, int64_t timeout_ms);
+
+// matviews.cancel: a queued run becomes cancelled; a running one gets a query cancel, its job
+// rolls its work back and records it cancelled. Rights: the run's owner (a member, a superuser).
+// Raises its errors (42704 unknown run, 42501, 25001 outside READ COMMITTED for a running run).
+Json cancel(int64_t run_id);
 
 struct DeleteArgs {
     OptText name;

@@ -73,8 +73,6 @@ std::optional<int64_t> Context::count_rows(const catalog::RelationInfo& rel, Row
     return std::nullopt;
 }
 
-namespace {
-
 Json error_json(const ErrorInfo& e) {
     // The "error" member of a response.
     Json j = Json::object();
@@ -85,6 +83,8 @@ Json error_json(const ErrorInfo& e) {
     if (!e.context.empty()) j.set("context", e.context);
     return j;
 }
+
+namespace {
 
 Json optional_int(const std::optional<int64_t>& v) {
     return v ? Json(static_cast<long long>(*v)) : Json();
@@ -130,6 +130,7 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
         out.set("operation", op.name);
         out.set("view", ctx.view);
         out.set("run_id", static_cast<long long>(*ctx.answer_run_id));
+        if (ctx.coalesced) out.set("coalesced", true);
         out.set("request", ctx.request);
         out.set("response", response);
         return out;

@@ -22,6 +22,9 @@ RowCountStrategy parse_row_count_strategy(const std::optional<std::string>& s,
                                           RowCountStrategy fallback);
 std::string to_string(RowCountStrategy s);
 
+// The "error" member of a response, and of a run.
+Json error_json(const ErrorInfo& e);
+
 // Validates a refresh strategy name (regular, concurrent, swap); 22023 otherwise.
 std::string check_strategy(const std::string& s, const char* argument);
 
@@ -49,6 +52,7 @@ class Context {
     std::optional<int64_t> row_count_after;
     // For operations whose record is another run (enqueue): the run id to answer with.
     std::optional<int64_t> answer_run_id;
+    bool coalesced = false;  // answer_run_id is a run queued earlier (enqueue)
 
     // Runs a statement as the caller and lists it in response.sql.
     void execute(const std::string& sql);
@@ -80,6 +84,5 @@ struct Operation {
 
 // Runs body as one recorded operation and returns its response.
 Json run(const Operation& op, Json request, const std::function<void(Context&)>& body);
-
 
 }  // namespace mv::ops

@@ -5,6 +5,7 @@
 #include "boundary/xact.hpp"
 #include "catalog/store.hpp"
 #include "ops/ops.hpp"
+#include "ops/runner.hpp"
 #include "worker/bgw.hpp"
 
 extern "C" {
@@ -14,6 +15,8 @@ extern "C" {
 namespace mv::worker {
 
 namespace {
+
+void run_operation(const catalog::Store::QueuedRun& run, int64_t run_id);
 
 void job_main(Datum) {
     // Connect as the owner, claim the run, run it, exit.
@@ -43,13 +46,30 @@ void job_main(Datum) {
     const catalog::Store::QueuedRun& run = *claimed;
 
     report_activity(fmt::format("matviews: {} {} ({})", run.operation, run.view, shown_strategy));
+    // A query cancel (matviews.cancel, pg_cancel_backend) or a timeout of the owner's session
+    // settings is raised through the operation; the transaction has rolled the work back, so
+    // the view is untouched, and the run is recorded here: cancelled, or failed for a timeout.
+    try {
+        run_operation(run, a.run_id);
+    } catch (const Error& e) {
+        // The runner raises a cancel again as an Error with PostgreSQL's fields.
+        if (!pg::is_cancel(e.info())) throw;
+        bool by_user = e.info().message.find("user request") != std::string::npos;
+        pg::in_transaction([&](pg::Spi& spi) {
+            catalog::Store(spi).end_interrupted_run(a.run_id, by_user, ops::error_json(e.info()));
+        });
+    }
+    report_activity("");
+}
+
+void run_operation(const catalog::Store::QueuedRun& run, int64_t run_id) {
     pg::in_transaction_plain([&] {
         if (run.operation == "swap") {
             ops::SwapArgs s;
             s.name = run.view;
             s.relid = run.relid;  // by OID: a queued run never follows a name
             s.trigger = run.trigger;
-            s.queued_run_id = a.run_id;
+            s.queued_run_id = run_id;
             ops::swap(s);
         } else {
             ops::RefreshArgs r;
@@ -57,11 +77,10 @@ void job_main(Datum) {
             r.relid = run.relid;
             r.strategy = run.strategy;
             r.trigger = run.trigger;
-            r.queued_run_id = a.run_id;
+            r.queued_run_id = run_id;
             ops::refresh(r);
         }
     });
-    report_activity("");
 }
 
 }  // namespace
