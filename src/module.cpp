@@ -2,6 +2,7 @@
 // shared_preload_libraries, registers the launcher background worker.
 #include "module.hpp"
 
+#include "worker/bgw.hpp"
 #include "worker/hooks.hpp"
 #include "worker/launcher.hpp"
 #include "worker/shmem.hpp"
@@ -18,6 +19,10 @@ PGDLLEXPORT void _PG_init(void);
 namespace mv {
 
 Settings settings;
+
+namespace worker {
+WorkerSettings worker_settings;
+}  // namespace worker
 
 namespace {
 
@@ -58,6 +63,22 @@ void define_gucs() {
         "Each job is a background worker: max_worker_processes must leave room for "
         "max_workers jobs plus one launcher and one scheduler per database with matviews.",
         &settings.max_workers, 2, 1, 256, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "matviews.max_workers_per_owner",
+        "How many matviews jobs of one role may run at once, across the cluster.",
+        "The role is the one a job runs as (the view's owner). -1: half of max_workers, at least "
+        "1. Due runs of different roles take turns for free workers, so one role's backlog "
+        "never holds back another role's run by more than one job.",
+        &worker::worker_settings.max_workers_per_owner, -1, -1, 256, PGC_SIGHUP, 0, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
+        "matviews.job_lock_timeout",
+        "The longest a background job waits for a lock on the view it works on.",
+        "A job that waits longer fails (SQLSTATE 55P03) and is retried with backoff like any "
+        "failure, so a session holding the view's lock cannot keep a worker forever. 0: no "
+        "limit.",
+        &worker::worker_settings.job_lock_timeout_ms, 60 * 1000, 0, INT_MAX, PGC_SIGHUP,
+        GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomStringVariable("matviews.timezone", "The time zone of cron schedules.", nullptr,
                                &settings.timezone, "UTC", PGC_SIGHUP, 0, matviews_check_timezone,
                                nullptr, nullptr);
@@ -67,10 +88,11 @@ void define_gucs() {
         &settings.runs_retention_s, 30 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
         nullptr, nullptr);
     DefineCustomIntVariable(
-        "matviews.scheduler_naptime", "The longest a scheduler sleeps when nothing is due.",
-        "Commits that enqueue or change schedules wake it at once; this bounds how soon it "
-        "notices DROP EXTENSION and changes made without matviews' functions.",
-        &settings.scheduler_naptime_ms, 1000, 10, 60 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+        "matviews.scheduler_naptime", "How often an idle scheduler looks for outside changes.",
+        "Commits that enqueue or change schedules, and jobs that end, wake it at once, and it "
+        "wakes for the next due time; only every this long does an idle scheduler run a "
+        "transaction, to notice DROP EXTENSION and changes made without matviews' functions.",
+        &settings.scheduler_naptime_ms, 10 * 1000, 10, 60 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
         nullptr, nullptr);
     MarkGUCPrefixReserved("matviews");
 }

@@ -52,15 +52,18 @@ void in_transaction(const std::function<void(Spi&)>& work) {
 }
 
 void in_transaction_plain(const std::function<void()>& work) {
-    // begin; work; commit — or abort and rethrow.
+    // begin; work; commit — or abort and rethrow. The commit is inside the try too: a commit
+    // that fails (a deferred constraint, a serialization failure at commit, an error in a
+    // pre-commit callback) leaves the transaction open and failed, and only the abort brings
+    // the process back to no transaction, so the next unit of work can begin.
     begin();
     try {
         work();
+        commit();
     } catch (...) {
         abort_after_error();
         throw;
     }
-    commit();
 }
 
 }  // namespace mv::pg

@@ -48,8 +48,8 @@ std::optional<int64_t> Store::insert_scheduled_run(int64_t definition_id, int64_
         "d.owner, d.owner, 0, pg_catalog.jsonb_build_object('kind', $3::pg_catalog.text, "
         "'retry', $4::pg_catalog.int4) FROM matviews.definitions d "
         "WHERE d.id OPERATOR(pg_catalog.=) $1 AND d.relid IS NOT NULL RETURNING id",
-        {pg::Param::int8(definition_id), pg::Param::timestamptz(pg::to_timestamptz(due)), pg::Param::text(kind),
-         pg::Param::int4(attempt)});
+        {pg::Param::int8(definition_id), pg::Param::timestamptz(pg::to_timestamptz(due)),
+         pg::Param::text(kind), pg::Param::int4(attempt)});
     if (r.empty()) return std::nullopt;
     return r.first()[0].as_int();
 }
@@ -109,7 +109,8 @@ void Store::fail_run(int64_t run_id, const Json& error) {
 std::vector<Store::Interrupted> Store::interrupted_runs(int64_t since) {
     // Running, and started before this server began serving, or whose process is gone.
     AsExtensionOwner as;
-    auto r = spi_.exec(R"SQL(
+    auto r =
+        spi_.exec(R"SQL(
         SELECT r.id, r.started_at OPERATOR(pg_catalog.<) $1
         FROM matviews.runs r
         WHERE r.status OPERATOR(pg_catalog.=) 'running'
@@ -118,8 +119,7 @@ std::vector<Store::Interrupted> Store::interrupted_runs(int64_t since) {
                               WHERE a.pid OPERATOR(pg_catalog.=) r.pid))
         ORDER BY r.id
     )SQL",
-                       {since > 0 ? pg::Param::timestamptz(since)
-                                  : pg::Param::null(TIMESTAMPTZOID)});
+                  {since > 0 ? pg::Param::timestamptz(since) : pg::Param::null(TIMESTAMPTZOID)});
     std::vector<Interrupted> out;
     for (const auto& row : r.rows)
         out.push_back({row[0].as_int(), !row[1].is_null() && row[1].as_bool()});
@@ -194,6 +194,100 @@ std::vector<QueuedRunRow> Store::queued_runs() {
     return out;
 }
 
+std::vector<Store::ScheduledEntry> Store::scheduler_definitions() {
+    // scheduled_definitions' rows, each converted on its own, with the relation's owner.
+    AsExtensionOwner as;
+    auto r = spi_.exec(R"SQL(
+        SELECT d.id, pg_catalog.format('%I.%I', d.schema_name, d.view_name), d.schedule,
+               d.enabled, d.options, d.consecutive_failures,
+               (SELECT pg_catalog.date_part('epoch', pg_catalog.max(r.started_at))
+                       OPERATOR(pg_catalog.*) 1000000::pg_catalog.float8
+                  FROM matviews.runs r WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
+                   AND r.trigger OPERATOR(pg_catalog.=) 'schedule'),
+               (SELECT pg_catalog.date_part('epoch', pg_catalog.max(r.finished_at))
+                       OPERATOR(pg_catalog.*) 1000000::pg_catalog.float8
+                  FROM matviews.runs r WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
+                   AND r.operation OPERATOR(pg_catalog.=) ANY ('{refresh,swap,create}'::pg_catalog.text[])
+                   AND r.status OPERATOR(pg_catalog.=) ANY ('{success,failed}'::pg_catalog.text[])),
+               c.relowner
+        FROM matviews.definitions d
+        LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.relid
+        WHERE d.schedule IS NOT NULL AND d.relid IS NOT NULL
+        ORDER BY d.id
+    )SQL");
+    std::vector<ScheduledEntry> out;
+    for (const auto& row : r.rows) {
+        if (row[0].is_null() || row[2].is_null()) continue;
+        ScheduledEntry e;
+        e.row.id = row[0].as_int();
+        e.row.view = row[1].text().value_or("");
+        try {
+            e.row.schedule = row[2].as_string();
+            e.row.enabled = row[3].is_null() || row[3].as_bool();
+            e.row.options = row[4].is_null() ? Json::object() : row[4].as_json();
+            if (!e.row.options.is_object())
+                throw Error("22023", "definition options are not a JSON object");
+            e.row.consecutive_failures = row[5].is_null() ? 0 : static_cast<int>(row[5].as_int());
+            if (auto t = opt_time(row[6])) e.row.last_started = *t;
+            if (auto t = opt_time(row[7])) e.row.last_finished = *t;
+            e.owner = row[8].is_null() ? InvalidOid : static_cast<Oid>(row[8].as_int());
+        } catch (const Error& err) {
+            e.error = err.what();
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+std::vector<Store::QueuedEntry> Store::scheduler_queued_runs() {
+    // queued_runs' rows with the owner the job will run as: the bound relation's, else the
+    // role the run records (its job then fails on its own).
+    AsExtensionOwner as;
+    auto r = spi_.exec(R"SQL(
+        SELECT r.id, r.view, r.definition_id, r.relid::pg_catalog.oid,
+               pg_catalog.date_part('epoch', COALESCE(r.run_at, r.started_at, pg_catalog.now()))
+               OPERATOR(pg_catalog.*) 1000000::pg_catalog.float8,
+               COALESCE(c.relowner, a.oid)
+        FROM matviews.runs r
+        LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.relid
+        LEFT JOIN pg_catalog.pg_authid a ON a.rolname OPERATOR(pg_catalog.=) r.owner
+        WHERE r.status OPERATOR(pg_catalog.=) 'queued' ORDER BY r.id
+    )SQL");
+    std::vector<QueuedEntry> out;
+    out.reserve(r.rows.size());
+    for (const auto& row : r.rows) {
+        QueuedEntry e;
+        try {
+            e.row.id = row[0].as_int();
+            e.row.view = row[1].text().value_or("");
+            if (!row[2].is_null()) e.row.definition_id = row[2].as_int();
+            e.row.relid = row[3].is_null() ? InvalidOid : static_cast<Oid>(row[3].as_int());
+            e.row.due = static_cast<int64_t>(row[4].as_double());
+            e.owner = row[5].is_null() ? InvalidOid : static_cast<Oid>(row[5].as_int());
+        } catch (const Error& err) {
+            e.error = err.what();
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+int64_t Store::tables_change_marker() {
+    // Inserted, updated and deleted row counts of both tables, as the statistics system has
+    // them (flushed by each backend within about a second).
+    AsExtensionOwner as;
+    auto v = spi_.scalar(R"SQL(
+        SELECT COALESCE(pg_catalog.sum(pg_catalog.pg_stat_get_tuples_inserted(c.oid)
+                   OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_updated(c.oid)
+                   OPERATOR(pg_catalog.+) pg_catalog.pg_stat_get_tuples_deleted(c.oid)), 0)::pg_catalog.int8
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        WHERE n.nspname OPERATOR(pg_catalog.=) 'matviews'
+          AND c.relname OPERATOR(pg_catalog.=) ANY ('{definitions,runs}'::pg_catalog.name[])
+    )SQL");
+    return v.is_null() ? 0 : v.as_int();
+}
+
 void Store::prune_runs(double retention_s) {
     AsExtensionOwner as;
     spi_.exec(
@@ -211,8 +305,8 @@ void Store::write_next_run_times(
         spi_.exec(
             "UPDATE matviews.definitions SET next_run_at = $2 "
             "WHERE id OPERATOR(pg_catalog.=) $1 AND schedule IS NOT NULL",
-            {pg::Param::int8(id),
-             at ? pg::Param::timestamptz(pg::to_timestamptz(*at)) : pg::Param::null(TIMESTAMPTZOID)});
+            {pg::Param::int8(id), at ? pg::Param::timestamptz(pg::to_timestamptz(*at))
+                                     : pg::Param::null(TIMESTAMPTZOID)});
 }
 
 int64_t Store::interval_us(const std::string& interval) {

@@ -11,7 +11,16 @@ extern "C" {
 #include "utils/wait_event.h"
 }
 
+#include "module.hpp"
+
 namespace mv::worker {
+
+int effective_max_workers_per_owner() {
+    // The default leaves half of the workers to other roles; an explicit value is capped.
+    int limit = worker_settings.max_workers_per_owner;
+    if (limit < 0) limit = settings.max_workers / 2;
+    return std::clamp(limit, 1, std::max(1, settings.max_workers));
+}
 
 void setup_signals() {
     // Installs the handlers before unblocking signals, as bgworker.h requires.

@@ -10,6 +10,16 @@ extern "C" {
 
 namespace mv::worker {
 
+// The worker's own settings (defined in module.cpp, next to mv::Settings).
+struct WorkerSettings {
+    int max_workers_per_owner = -1;   // matviews.max_workers_per_owner; -1: half of max_workers
+    int job_lock_timeout_ms = 60000;  // matviews.job_lock_timeout; 0: no limit
+};
+extern WorkerSettings worker_settings;
+// max_workers_per_owner as it applies: -1 means half of max_workers, at least 1; never above
+// max_workers.
+int effective_max_workers_per_owner();
+
 // SIGHUP sets the reload flag, SIGTERM ends the process at the next interrupt check; then
 // signals are unblocked. Must run first in a worker's main.
 void setup_signals();

@@ -61,11 +61,21 @@ std::vector<Oid> list_databases() {
     return out;
 }
 
-BackgroundWorkerHandle* start_scheduler(Oid dboid) {
-    // Registers a dynamic scheduler worker for the database; nullptr when no slot is free.
+// A registered scheduler: its handle (palloc'd by RegisterDynamicBackgroundWorker, freed when
+// it stops) and the generation it attaches with.
+struct Registered {
+    BackgroundWorkerHandle* handle;
+    uint32_t generation;
+};
+
+BackgroundWorkerHandle* start_scheduler(Oid dboid, uint32_t generation) {
+    // Registers a dynamic scheduler worker for the database; nullptr when no slot is free. The
+    // generation travels in bgw_extra: only the latest registered scheduler may attach.
     BackgroundWorker w = describe_worker(
         "matviews_scheduler_main", fmt::format("matviews scheduler for database {}", dboid),
         "matviews scheduler", BGW_NEVER_RESTART, ObjectIdGetDatum(dboid), MyProcPid);
+    static_assert(sizeof(generation) <= BGW_EXTRALEN, "the generation must fit in bgw_extra");
+    std::memcpy(w.bgw_extra, &generation, sizeof generation);
     return start_dynamic_worker(w);
 }
 
@@ -79,15 +89,16 @@ void launcher_loop(Datum) {
     pg::call([] { before_shmem_exit(matviews_launcher_exit, 0); });
     pg::log(pg::LogLevel::log, "matviews launcher started");
 
-    std::map<Oid, BackgroundWorkerHandle*> schedulers;
+    std::map<Oid, Registered> schedulers;
     bool warned_no_slot = false;
     for (;;) {
         for (auto it = schedulers.begin(); it != schedulers.end();) {
             pid_t pid = 0;
-            BackgroundWorkerHandle* h = it->second;
+            BackgroundWorkerHandle* h = it->second.handle;
             BgwHandleStatus st = pg::call([&] { return GetBackgroundWorkerPid(h, &pid); });
             if (st == BGWH_STOPPED) {
-                note_scheduler_stopped(it->first, 0);
+                note_scheduler_stopped(it->first, it->second.generation);
+                pg::call([&] { pfree(h); });
                 it = schedulers.erase(it);
             } else {
                 ++it;
@@ -97,13 +108,16 @@ void launcher_loop(Datum) {
         TimestampTz now = GetCurrentTimestamp();
         size_t probes = 0;
         for (const auto& db : databases()) {
-            if (schedulers.count(db.dboid) || db.scheduler_pid != 0) continue;
+            // A scheduler registered by an earlier launcher and still starting counts as one.
+            if (schedulers.count(db.dboid) || db.scheduler_pid != 0 || db.starting) continue;
             if (db.paused_until > now) continue;
             bool needed = !db.probed || db.wanted || db.installed;
             if (!needed) continue;
             if (!db.probed && ++probes > kMaxProbesAtOnce) continue;
-            BackgroundWorkerHandle* h = start_scheduler(db.dboid);
+            uint32_t generation = note_scheduler_starting(db.dboid);
+            BackgroundWorkerHandle* h = start_scheduler(db.dboid, generation);
             if (h == nullptr) {
+                note_scheduler_stopped(db.dboid, generation);
                 if (!warned_no_slot)
                     pg::log(
                         pg::LogLevel::warning,
@@ -113,8 +127,7 @@ void launcher_loop(Datum) {
                 break;
             }
             warned_no_slot = false;
-            note_scheduler_started(db.dboid, 0);
-            schedulers[db.dboid] = h;
+            schedulers[db.dboid] = Registered{h, generation};
         }
         wait_latch(settings.launcher_naptime_ms);
         if (reload_config_if_requested())

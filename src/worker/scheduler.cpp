@@ -1,12 +1,16 @@
 // The scheduler: one per database with matviews installed, started by the launcher. It feeds the
 // scheduling core (core/scheduler.hpp) with the definitions' schedules and the queued runs, lets
 // it decide what is due, and starts each run as a job worker connected as the view's owner. It
-// wakes on its latch: commits that enqueue or change schedules, job workers that end, SIGHUP.
-// At start it marks runs left `running` by dead processes as failed. It exits when the
-// extension is dropped (or the database needs to be alone, see hooks.cpp).
+// wakes on its latch: commits that enqueue or change schedules, job workers that end, SIGHUP,
+// and for the next due time. An idle scheduler runs no transaction, except one cheap check every
+// matviews.scheduler_naptime (DROP EXTENSION, changes made without matviews' functions). At
+// start it marks runs left `running` by dead processes as failed. It exits when the extension is
+// dropped (or the database needs to be alone, see hooks.cpp). Runs start fairly across the roles
+// they run as (the core) and across databases (worker/shmem.hpp).
 #include "worker/scheduler.hpp"
 
 #include "boundary/scopes.hpp"
+#include "boundary/subxact.hpp"
 #include "boundary/timezone.hpp"
 #include "boundary/xact.hpp"
 #include "catalog/store.hpp"
@@ -26,6 +30,7 @@ namespace mv::worker {
 namespace {
 
 Oid g_database = InvalidOid;
+uint32_t g_generation = 0;  // from the launcher, in bgw_extra: the one allowed to attach
 bool g_installed = true;
 
 void log_error(const Error& e) {
@@ -43,8 +48,9 @@ class PgClock final : public sched::Clock {
 };
 
 struct RunningJob {
-    BackgroundWorkerHandle* handle;
+    BackgroundWorkerHandle* handle;  // palloc'd by RegisterDynamicBackgroundWorker; freed in reap
     sched::ViewId view_id;
+    int entry;  // the job's entry in shared memory (release_job)
 };
 
 // The running jobs by run id (owned by the SchedulerProcess), for matviews_scheduler_exit.
@@ -56,7 +62,7 @@ extern "C" void matviews_scheduler_exit(int, Datum) {
     // TerminateBackgroundWorker only sets a flag and signals the postmaster: it cannot raise.
     if (g_running && jobs_must_stop(g_database))
         for (const auto& entry : *g_running) TerminateBackgroundWorker(entry.second.handle);
-    scheduler_detach(g_database, g_installed);
+    scheduler_detach(g_database, g_generation, g_installed);
 }
 
 // Where a run stands after its job worker ended.
@@ -81,28 +87,43 @@ class JobLauncher final : public sched::Launcher {
   public:
     std::map<int64_t, RunningJob> running;                 // by run id
     std::vector<std::pair<sched::ViewId, Outcome>> ended;  // failed before a worker started
+    bool no_slot = false;  // a launch of this tick found no free job (cluster-wide)
 
-    bool launch(const sched::Launch& l) override {
-        // Reserve a slot, make sure a queued run row exists, resolve the owner, start the worker.
-        if (!try_reserve_job(g_database, settings.max_workers)) return false;
+    sched::LaunchResult launch(const sched::Launch& l) override {
+        // Reserve a job entry (cluster-wide and per-owner limits, the databases' turn), make
+        // sure a queued run row exists, resolve the owner, start the worker. Reserving comes
+        // first and needs no transaction, so a scheduler that waits for a free job stays cheap.
+        int entry = -1;
+        switch (try_reserve_job(g_database, static_cast<Oid>(l.owner), settings.max_workers,
+                                effective_max_workers_per_owner(), &entry)) {
+            case Reservation::kNoSlot:
+                no_slot = true;
+                return sched::LaunchResult::kNoSlot;
+            case Reservation::kOwnerBusy:
+                return sched::LaunchResult::kOwnerBusy;
+            case Reservation::kReserved:
+                break;
+        }
         bool started = false;
         try {
-            started = start(l);
+            started = start(l, entry);
         } catch (const Error& e) {
             pg::log(pg::LogLevel::warning,
                     fmt::format("matviews scheduler: could not start a run of {}: {}", l.view,
                                 e.what()));
         }
-        if (!started) release_job(g_database);
-        return started;
+        if (!started) release_job(entry);
+        // A failure to register is a lack of background worker slots: wait like for a job.
+        return started ? sched::LaunchResult::kStarted : sched::LaunchResult::kNoSlot;
     }
 
   private:
-    bool start(const sched::Launch& l) {
+    bool start(const sched::Launch& l, int entry) {
         // One transaction: the run row and the owner; then the worker.
         int64_t run_id = 0;
         JobArgs args{};
         args.database = g_database;
+        args.lock_timeout_ms = worker_settings.job_lock_timeout_ms;
         bool resolved = false;
         bool inserted = false;
         pg::in_transaction([&](pg::Spi& spi) {
@@ -143,7 +164,7 @@ class JobLauncher final : public sched::Launcher {
         if (!resolved) {
             ended.emplace_back(l.view_id, Outcome{false, pg::now()});
             running.erase(run_id);
-            release_job(g_database);
+            release_job(entry);
             return true;  // the core sees it start and, right after, fail
         }
         BackgroundWorkerHandle* h = start_job(args);
@@ -152,7 +173,7 @@ class JobLauncher final : public sched::Launcher {
                 pg::in_transaction([&](pg::Spi& spi) { catalog::Store(spi).delete_run(run_id); });
             return false;
         }
-        running[run_id] = RunningJob{h, l.view_id};
+        running[run_id] = RunningJob{h, l.view_id, entry};
         return true;
     }
 };
@@ -171,66 +192,93 @@ class SchedulerProcess {
     SchedulerProcess(const SchedulerProcess&) = delete;
     SchedulerProcess& operator=(const SchedulerProcess&) = delete;
 
-    // The main loop.
+    // The main loop. Each round: look (without a transaction) at what changed — a job ended,
+    // a commit woke us, the definitions version moved, a periodic task is due — and open a
+    // transaction only for that; then tick the core and sleep until the next due time, a
+    // latch, or the next periodic task.
     void run() {
         pg::in_transaction([&](pg::Spi& spi) {
             catalog::Store store(spi);
             recover(store);
         });
         uint32_t seen_version = definitions_version(g_database) - 1;
-        TimePoint last_reload = 0, last_prune = 0, last_recover = pg::now();
+        uint32_t seen_wakes = wake_count(g_database) - 1;
+        std::optional<int64_t> seen_marker;
+        TimePoint last_check = pg::now(), last_reload = 0, last_prune = 0, last_recover = pg::now();
         for (;;) {
             if (reload_config_if_requested()) {
                 core_.set_max_workers(settings.max_workers);
+                core_.set_max_workers_per_owner(effective_max_workers_per_owner());
                 core_.set_time_zone(pg::time_zone(settings.timezone ? settings.timezone : "UTC"));
                 last_prune = 0;  // a new runs_retention applies at once
                 pg::log(pg::LogLevel::log, "matviews scheduler: configuration reloaded");
             }
+            TimePoint now = pg::now();
+            const Duration check_every =
+                static_cast<Duration>(settings.scheduler_naptime_ms) * kMillisecond;
+            const bool ended = any_job_ended();
+            const uint32_t version = definitions_version(g_database);
+            const uint32_t wakes = wake_count(g_database);
+            const bool check = now - last_check >= check_every;
+            const bool prune = settings.runs_retention_s > 0 && now - last_prune >= prune_every();
+            const bool recover_now = now - last_recover > 60 * kSecond;
+            bool reload = version != seen_version || now - last_reload > 10 * 60 * kSecond;
+            bool queued = wakes != seen_wakes;
             bool dropped = false;
-            try {
-                pg::in_transaction([&](pg::Spi& spi) {
-                    catalog::Store store(spi);
+            if (ended || check || prune || recover_now || reload || queued) {
+                // Each part in its own transaction, so that one failing never holds back the
+                // others (the definitions and the queued runs above all).
+                attempt([&](catalog::Store& store) {
                     if (!store.extension_installed()) {
                         dropped = true;
                         return;
                     }
                     reap(store);
-                    TimePoint now = pg::now();
-                    uint32_t version = definitions_version(g_database);
-                    if (version != seen_version || now - last_reload > 60 * kSecond) {
-                        load_definitions(store);
-                        seen_version = version;
-                        last_reload = now;
-                    }
-                    load_queued(store);
-                    if (settings.runs_retention_s > 0 && now - last_prune >= prune_every()) {
-                        store.prune_runs(settings.runs_retention_s);
-                        last_prune = now;
-                    }
-                    if (now - last_recover > 60 * kSecond) {
-                        recover(store);
-                        last_recover = now;
+                    if (check) {
+                        // Outside changes (ALTER EXTENSION UPDATE, direct writes) show in the
+                        // statistics' row counts; only then is anything read again.
+                        int64_t marker = store.tables_change_marker();
+                        if (seen_marker && marker != *seen_marker) reload = queued = true;
+                        seen_marker = marker;
+                        last_check = now;
                     }
                 });
-            } catch (const Error& e) {
-                log_error(e);
+                if (dropped) {
+                    g_installed = false;
+                    pg::log(pg::LogLevel::log, "matviews scheduler: extension dropped, exiting");
+                    return;
+                }
+                if (reload && attempt([&](catalog::Store& store) { load_definitions(store); })) {
+                    seen_version = version;
+                    last_reload = now;
+                }
+                if (queued && attempt([&](catalog::Store& store) { load_queued(store); }))
+                    seen_wakes = wakes;
+                if (prune && attempt([&](catalog::Store& store) {
+                        store.prune_runs(settings.runs_retention_s);
+                    }))
+                    last_prune = now;
+                if (recover_now && attempt([&](catalog::Store& store) { recover(store); }))
+                    last_recover = now;
             }
-            if (dropped) {
-                g_installed = false;
-                pg::log(pg::LogLevel::log, "matviews scheduler: extension dropped, exiting");
-                return;
-            }
+            launcher_.no_slot = false;
             Duration nap = core_.tick();
+            // Nothing this scheduler could start is waiting for a free job any more: give the
+            // turn back, so other databases do not wait for it.
+            if (!launcher_.no_slot) stop_waiting(g_database);
             for (const auto& [view_id, outcome] : launcher_.ended)
                 core_.finished(view_id, outcome.success, outcome.finished_at);
             bool again = !launcher_.ended.empty();
             launcher_.ended.clear();
             if (again) continue;
             TimePoint wake_at = pg::now() + nap;  // absolute: the write below must not delay it
+            wake_at = std::min(wake_at, last_check + check_every);
+            if (settings.runs_retention_s > 0)
+                wake_at = std::min(wake_at, last_prune + prune_every());
             write_next_run_times();
             Duration left = std::max<Duration>(0, wake_at - pg::now());
             long nap_ms = static_cast<long>((left + kMillisecond - 1) / kMillisecond);
-            wait_latch(std::max(1L, std::min<long>(nap_ms, settings.scheduler_naptime_ms)));
+            wait_latch(std::max(1L, nap_ms));
         }
     }
 
@@ -239,6 +287,7 @@ class SchedulerProcess {
         // The core's limits from the settings.
         sched::SchedulerOptions o;
         o.max_workers = settings.max_workers;
+        o.max_workers_per_owner = effective_max_workers_per_owner();
         o.max_nap = 60 * kSecond;
         o.launch_retry_nap = 100 * kMillisecond;
         return o;
@@ -248,6 +297,31 @@ class SchedulerProcess {
         // How often finished runs are pruned: as often as runs_retention, between 1 s and 1 min.
         Duration retention = static_cast<Duration>(settings.runs_retention_s) * kSecond;
         return std::clamp<Duration>(retention, kSecond, 60 * kSecond);
+    }
+
+    // Runs one part of a round in its own transaction; false (logged) when it failed.
+    static bool attempt(const std::function<void(catalog::Store&)>& part) {
+        try {
+            pg::in_transaction([&](pg::Spi& spi) {
+                catalog::Store store(spi);
+                part(store);
+            });
+            return true;
+        } catch (const Error& e) {
+            log_error(e);
+            return false;
+        }
+    }
+
+    bool any_job_ended() {
+        // Whether a job worker has stopped; no transaction needed to ask the postmaster's slots.
+        for (const auto& entry : launcher_.running) {
+            pid_t pid = 0;
+            BackgroundWorkerHandle* h = entry.second.handle;
+            if (pg::call([&] { return GetBackgroundWorkerPid(h, &pid); }) == BGWH_STOPPED)
+                return true;
+        }
+        return false;
     }
 
     void recover(catalog::Store& store) {
@@ -298,35 +372,59 @@ class SchedulerProcess {
                 }
             }
             core_.finished(it->second.view_id, success, finished);
-            release_job(g_database);
+            release_job(it->second.entry);
+            pg::call([&] { pfree(h); });  // the handle is ours to free once the job is gone
             it = launcher_.running.erase(it);
         }
     }
 
     void load_definitions(catalog::Store& store) {
-        // Every scheduled definition, with its run history, into the core. A row that cannot be
-        // read is logged and skipped; the others still load.
+        // Every scheduled definition, with its run history and owner, into the core. A row that
+        // cannot be read or understood is skipped and logged once (until it changes or is
+        // fixed); the others still load.
         std::set<sched::ViewId> seen;
-        for (const auto& row : store.scheduled_definitions()) {
+        std::set<sched::ViewId> bad_now;
+        for (const auto& entry : store.scheduler_definitions()) {
+            const catalog::ScheduledRow& row = entry.row;
             sched::ViewConfig c;
             c.id = row.id;
             c.view = row.view;
-            try {
-                c.schedule = parse_schedule(row.schedule);
-            } catch (const Error& e) {
-                pg::log(pg::LogLevel::warning,
-                        fmt::format("matviews scheduler: {} has an invalid schedule: {}", c.view,
-                                    e.what()));
-                continue;
+            c.owner = static_cast<sched::OwnerId>(entry.owner);
+            std::optional<std::string> problem = entry.error;
+            if (!problem) {
+                // parse_schedule and the options throw mv::Error; interval_us runs SQL, so it
+                // gets a subtransaction of its own: its error must not end the transaction.
+                try {
+                    c.schedule = parse_schedule(row.schedule);
+                    c.enabled = row.enabled;
+                    if (const Json* m = row.options.find("max_retries"); m && m->is_int())
+                        c.retry.max_retries = static_cast<int>(m->as_int());
+                    if (const Json* d = row.options.find("retry_delay")) {
+                        if (d->is_int()) {
+                            c.retry.base_delay = d->as_int() * kSecond;
+                        } else if (d->is_string()) {
+                            int64_t us = 0;
+                            const std::string text = d->as_string();
+                            if (auto err =
+                                    pg::in_subtransaction([&] { us = store.interval_us(text); }))
+                                throw Error(*err);
+                            c.retry.base_delay = us;
+                        }
+                    }
+                } catch (const Error& e) {
+                    problem = e.what();
+                }
             }
-            c.enabled = row.enabled;
-            if (const Json* m = row.options.find("max_retries"); m && m->is_int())
-                c.retry.max_retries = static_cast<int>(m->as_int());
-            if (const Json* d = row.options.find("retry_delay")) {
-                if (d->is_int())
-                    c.retry.base_delay = d->as_int() * kSecond;
-                else if (d->is_string())
-                    c.retry.base_delay = store.interval_us(d->as_string());
+            if (problem) {
+                bad_now.insert(row.id);
+                auto [it, fresh] = bad_rows_.emplace(row.id, *problem);
+                if (fresh || it->second != *problem) {
+                    it->second = *problem;
+                    pg::log(pg::LogLevel::warning,
+                            fmt::format("matviews scheduler: skipping the schedule of {}: {}",
+                                        row.view, *problem));
+                }
+                continue;
             }
             c.consecutive_failures = row.consecutive_failures;
             if (row.last_started) c.history.last_started = *row.last_started;
@@ -334,6 +432,8 @@ class SchedulerProcess {
             core_.upsert(c);
             seen.insert(c.id);
         }
+        for (auto it = bad_rows_.begin(); it != bad_rows_.end();)
+            it = bad_now.count(it->first) ? std::next(it) : bad_rows_.erase(it);
         for (sched::ViewId id : scheduled_) {
             if (!seen.count(id)) {
                 for (sched::RunId dropped : core_.remove(id)) (void)dropped;
@@ -344,8 +444,17 @@ class SchedulerProcess {
     }
 
     void load_queued(catalog::Store& store) {
-        // Queued runs the core does not know yet, by view: the definition, else the relation.
-        for (const auto& q : store.queued_runs()) {
+        // Queued runs into the core (known ones cost a lookup), by view: the definition, else
+        // the relation. A row that cannot be read is skipped and logged once.
+        for (const auto& entry : store.scheduler_queued_runs()) {
+            const catalog::QueuedRunRow& q = entry.row;
+            if (entry.error) {
+                if (bad_queued_.insert(q.id).second)
+                    pg::log(pg::LogLevel::warning,
+                            fmt::format("matviews scheduler: skipping queued run {}: {}", q.id,
+                                        *entry.error));
+                continue;
+            }
             if (launcher_.running.count(q.id)) continue;
             sched::ViewId view_id;
             if (q.definition_id)
@@ -354,7 +463,7 @@ class SchedulerProcess {
                 view_id = -static_cast<int64_t>(q.relid);
             else
                 view_id = -(int64_t(1) << 40) - q.id;  // the view is gone: the run fails on its own
-            core_.enqueue(view_id, q.view, q.id, q.due);
+            core_.enqueue(view_id, q.view, q.id, q.due, static_cast<sched::OwnerId>(entry.owner));
         }
     }
 
@@ -386,6 +495,8 @@ class SchedulerProcess {
     sched::Scheduler core_;
     std::set<sched::ViewId> scheduled_;
     std::map<sched::ViewId, std::optional<TimePoint>> written_next_;
+    std::map<sched::ViewId, std::string> bad_rows_;  // definitions skipped, with the reason logged
+    std::set<int64_t> bad_queued_;                   // queued runs skipped (logged once)
 };
 
 bool extension_installed() {
@@ -398,7 +509,18 @@ bool extension_installed() {
 void scheduler_main(Datum arg) {
     // Connect as the bootstrap superuser, check the extension, then loop.
     g_database = DatumGetObjectId(arg);
+    std::memcpy(&g_generation, MyBgworkerEntry->bgw_extra, sizeof g_generation);
     setup_signals();
+    // Only the scheduler the launcher registered last may serve, once, and not while the
+    // database is reserved for DROP DATABASE and friends: checked before connecting (so a
+    // paused database is not connected to) and again, atomically, when attaching.
+    if (!scheduler_may_start(g_database, g_generation)) {
+        note_scheduler_stopped(g_database, g_generation);
+        pg::log(
+            pg::LogLevel::log,
+            "matviews scheduler: another scheduler serves this database, or it is paused; exiting");
+        return;
+    }
     pg::call([&] { BackgroundWorkerInitializeConnectionByOid(g_database, InvalidOid, 0); });
     set_application_name("matviews scheduler");
     report_activity("");
@@ -407,7 +529,13 @@ void scheduler_main(Datum arg) {
         g_installed = false;
         return;
     }
-    scheduler_attach(g_database);
+    if (!scheduler_attach(g_database, g_generation)) {
+        g_installed = true;  // found installed; nothing published, so detach changes nothing
+        pg::log(
+            pg::LogLevel::log,
+            "matviews scheduler: another scheduler serves this database, or it is paused; exiting");
+        return;
+    }
     pg::log(pg::LogLevel::log, "matviews scheduler started");
     SchedulerProcess process;
     process.run();

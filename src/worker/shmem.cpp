@@ -21,18 +21,32 @@ namespace mv::worker {
 namespace {
 
 constexpr int kMaxDatabases = 128;
+constexpr int kMaxJobs = 256;  // matviews.max_workers' maximum
+// A scheduler registered this long ago that has neither attached nor been seen to stop is
+// presumed lost (its launcher restarted and it died before attaching): another may start.
+constexpr TimestampTz kStartingStale = 60 * USECS_PER_SEC;
 
 struct DbSlot {
     Oid dboid;
     int scheduler_pid;
     Latch* scheduler_latch;
+    bool starting;      // registered, not attached yet
+    uint32 generation;  // of the latest registered scheduler; only it may attach
+    TimestampTz starting_since;
     bool probed;
     bool installed;
     bool wanted;
     TimestampTz paused_until;
     bool stop_jobs;  // the scheduler was stopped for exclusive use: its jobs must end too
     uint32 definitions_version;
-    int jobs;  // job workers this database's scheduler has running
+    uint32 wake_count;
+    uint64 ticket;  // 0, or the turn it waits for a free job with (smallest goes first)
+};
+
+// A running job: which database's scheduler started it, and as which role.
+struct JobEntry {
+    Oid dboid;  // InvalidOid: free
+    Oid owner;
 };
 
 struct SharedState {
@@ -40,7 +54,9 @@ struct SharedState {
     int launcher_pid;
     Latch* launcher_latch;
     TimestampTz serving_since;  // set by the first launcher_attach, kept across launcher restarts
+    uint64 next_ticket;
     DbSlot dbs[kMaxDatabases];
+    JobEntry jobs[kMaxJobs];
 };
 
 SharedState* shared = nullptr;
@@ -88,6 +104,7 @@ void wake_now(Oid dboid, bool definitions_changed) {
     DbSlot* s = find_slot(dboid, false);
     if (s != nullptr) {
         if (definitions_changed) s->definitions_version++;
+        s->wake_count++;
         latch = s->scheduler_latch;
     }
     SpinLockRelease(&shared->mutex);
@@ -155,10 +172,12 @@ std::vector<DatabaseState> databases() {
     memcpy(copy, shared->dbs, sizeof copy);
     SpinLockRelease(&shared->mutex);
     std::vector<DatabaseState> out;
+    TimestampTz now = GetCurrentTimestamp();
     for (const auto& s : copy) {
         if (s.dboid == InvalidOid) continue;
-        out.push_back(DatabaseState{s.dboid, s.scheduler_pid, s.probed, s.installed, s.wanted,
-                                    s.paused_until});
+        bool starting = s.starting && now - s.starting_since < kStartingStale;
+        out.push_back(DatabaseState{s.dboid, s.scheduler_pid, starting, s.probed, s.installed,
+                                    s.wanted, s.paused_until});
     }
     return out;
 }
@@ -167,7 +186,7 @@ void retain_databases(const std::vector<Oid>& existing) {
     // Frees slots of dropped databases and makes sure every database has one.
     SpinLockAcquire(&shared->mutex);
     for (auto& s : shared->dbs) {
-        if (s.dboid == InvalidOid || s.scheduler_pid != 0) continue;
+        if (s.dboid == InvalidOid || s.scheduler_pid != 0 || s.starting) continue;
         if (std::find(existing.begin(), existing.end(), s.dboid) == existing.end())
             memset(&s, 0, sizeof s);
     }
@@ -175,50 +194,85 @@ void retain_databases(const std::vector<Oid>& existing) {
     SpinLockRelease(&shared->mutex);
 }
 
-void note_scheduler_stopped(Oid dboid, int pid) {
+void free_jobs_locked(Oid dboid) {
+    // Forgets the job entries of a database whose scheduler is gone: its jobs still running
+    // finish on their own, but no scheduler will release them. Caller holds the mutex.
+    for (auto& j : shared->jobs)
+        if (j.dboid == dboid) j = JobEntry{InvalidOid, InvalidOid};
+}
+
+uint32_t note_scheduler_starting(Oid dboid) {
+    // A new generation; a scheduler of an older one that shows up late does not attach.
+    SpinLockAcquire(&shared->mutex);
+    uint32 gen = 0;
+    if (DbSlot* s = find_slot(dboid, true)) {
+        gen = ++s->generation;
+        if (gen == 0) gen = ++s->generation;  // 0 means "none"
+        s->starting = true;
+        s->starting_since = GetCurrentTimestamp();
+        s->wanted = false;  // the CREATE EXTENSION request is served
+    }
+    SpinLockRelease(&shared->mutex);
+    return gen;
+}
+
+void note_scheduler_stopped(Oid dboid, uint32_t generation) {
     // The launcher saw the scheduler's process end (perhaps without detaching).
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, false);
-    if (s && s->scheduler_pid == pid) {
+    if (s && s->generation == generation) {
+        s->starting = false;
         s->scheduler_pid = 0;
         s->scheduler_latch = nullptr;
-        s->jobs = 0;
+        s->ticket = 0;
+        free_jobs_locked(dboid);
     }
     SpinLockRelease(&shared->mutex);
 }
 
-void note_scheduler_started(Oid dboid, int pid) {
-    // The launcher registered a scheduler: the CREATE EXTENSION request is served.
+bool scheduler_may_start(Oid dboid, uint32_t generation) {
+    // The checks of scheduler_attach, before connecting to the database.
     SpinLockAcquire(&shared->mutex);
-    if (DbSlot* s = find_slot(dboid, true)) {
-        s->scheduler_pid = pid;
-        s->wanted = false;
-    }
+    DbSlot* s = find_slot(dboid, false);
+    bool ok = s && s->generation == generation && s->scheduler_pid == 0 &&
+              s->paused_until <= GetCurrentTimestamp();
     SpinLockRelease(&shared->mutex);
+    return ok;
 }
 
-void scheduler_attach(Oid dboid) {
-    // Publishes the scheduler's pid and latch.
+bool scheduler_attach(Oid dboid, uint32_t generation) {
+    // Publishes the scheduler's pid and latch, if this generation is the one expected.
     SpinLockAcquire(&shared->mutex);
-    if (DbSlot* s = find_slot(dboid, true)) {
+    DbSlot* s = find_slot(dboid, false);
+    bool ok = s && s->generation == generation && s->scheduler_pid == 0 &&
+              s->paused_until <= GetCurrentTimestamp();
+    if (ok) {
+        s->starting = false;
         s->scheduler_pid = MyProcPid;
         s->scheduler_latch = &MyProc->procLatch;
         s->stop_jobs = false;
+        s->ticket = 0;
     }
     SpinLockRelease(&shared->mutex);
+    return ok;
 }
 
-void scheduler_detach(Oid dboid, bool installed) {
-    // Clears the scheduler's pid and latch and records what it found.
+void scheduler_detach(Oid dboid, uint32_t generation, bool installed) {
+    // Clears what this scheduler published and records what it found; a scheduler that never
+    // attached only ends its generation's starting state.
     SpinLockAcquire(&shared->mutex);
     if (DbSlot* s = find_slot(dboid, true)) {
-        if (s->scheduler_pid == MyProcPid || s->scheduler_pid == 0) {
-            s->scheduler_pid = 0;
-            s->scheduler_latch = nullptr;
-            s->jobs = 0;  // jobs still running finish on their own; they no longer count
+        if (s->generation == generation) {
+            s->starting = false;
+            if (s->scheduler_pid == MyProcPid || s->scheduler_pid == 0) {
+                s->scheduler_pid = 0;
+                s->scheduler_latch = nullptr;
+                s->ticket = 0;
+                free_jobs_locked(dboid);
+            }
+            s->probed = true;
+            s->installed = installed;
         }
-        s->probed = true;
-        s->installed = installed;
     }
     SpinLockRelease(&shared->mutex);
 }
@@ -232,35 +286,84 @@ uint32_t definitions_version(Oid dboid) {
     return v;
 }
 
-int total_jobs_locked() {
-    // Sum of running jobs over all databases. Caller holds the mutex.
-    int n = 0;
-    for (const auto& s : shared->dbs) n += s.jobs;
-    return n;
-}
-
-bool try_reserve_job(Oid dboid, int max_workers) {
-    // Counts one more job for dboid while the cluster-wide total is below max_workers.
-    SpinLockAcquire(&shared->mutex);
-    DbSlot* s = find_slot(dboid, true);
-    bool ok = s != nullptr && total_jobs_locked() < max_workers;
-    if (ok) s->jobs++;
-    SpinLockRelease(&shared->mutex);
-    return ok;
-}
-
-void release_job(Oid dboid) {
-    // Counts one job fewer for dboid.
+uint32_t wake_count(Oid dboid) {
+    // The counter every commit-time wake-up bumps.
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, false);
-    if (s && s->jobs > 0) s->jobs--;
+    uint32 v = s ? s->wake_count : 0;
     SpinLockRelease(&shared->mutex);
+    return v;
+}
+
+Reservation try_reserve_job(Oid dboid, Oid owner, int max_workers, int max_per_owner, int* entry) {
+    // Counts the cluster's and the owner's jobs, checks the turn, then takes a free entry.
+    SpinLockAcquire(&shared->mutex);
+    DbSlot* me = find_slot(dboid, true);
+    int total = 0, of_owner = 0, free_entry = -1;
+    for (int i = 0; i < kMaxJobs; i++) {
+        const JobEntry& j = shared->jobs[i];
+        if (j.dboid == InvalidOid) {
+            if (free_entry < 0) free_entry = i;
+            continue;
+        }
+        total++;
+        if (j.owner == owner) of_owner++;
+    }
+    // Another database waits with an older ticket than ours (or we have none): its turn.
+    bool others_first = false;
+    for (const auto& s : shared->dbs)
+        if (&s != me && s.dboid != InvalidOid && s.ticket != 0 && s.scheduler_pid != 0 &&
+            (me == nullptr || me->ticket == 0 || s.ticket < me->ticket))
+            others_first = true;
+    Reservation r;
+    if (me == nullptr || free_entry < 0 || total >= max_workers || others_first) {
+        r = Reservation::kNoSlot;
+        if (me != nullptr && me->ticket == 0) me->ticket = ++shared->next_ticket;
+    } else if (max_per_owner > 0 && of_owner >= max_per_owner) {
+        r = Reservation::kOwnerBusy;
+    } else {
+        r = Reservation::kReserved;
+        shared->jobs[free_entry] = JobEntry{dboid, owner};
+        *entry = free_entry;
+        me->ticket = 0;  // served: a further run queues behind the databases waiting
+    }
+    SpinLockRelease(&shared->mutex);
+    return r;
+}
+
+void release_job(int entry) {
+    // Frees the entry and wakes the schedulers waiting for one (outside the lock).
+    if (entry < 0 || entry >= kMaxJobs) return;
+    Latch* waiting[kMaxDatabases];
+    int n = 0;
+    SpinLockAcquire(&shared->mutex);
+    shared->jobs[entry] = JobEntry{InvalidOid, InvalidOid};
+    for (const auto& s : shared->dbs)
+        if (s.ticket != 0 && s.scheduler_latch != nullptr) waiting[n++] = s.scheduler_latch;
+    SpinLockRelease(&shared->mutex);
+    for (int i = 0; i < n; i++) SetLatch(waiting[i]);
+}
+
+void stop_waiting(Oid dboid) {
+    // Hands the ticket back, so it holds back nobody; wakes the next in line if it had the turn.
+    SpinLockAcquire(&shared->mutex);
+    DbSlot* s = find_slot(dboid, false);
+    bool had = s && s->ticket != 0;
+    if (had) s->ticket = 0;
+    Latch* waiting[kMaxDatabases];
+    int n = 0;
+    if (had)
+        for (const auto& o : shared->dbs)
+            if (o.ticket != 0 && o.scheduler_latch != nullptr) waiting[n++] = o.scheduler_latch;
+    SpinLockRelease(&shared->mutex);
+    for (int i = 0; i < n; i++) SetLatch(waiting[i]);
 }
 
 int running_jobs() {
     // The cluster-wide count of jobs.
     SpinLockAcquire(&shared->mutex);
-    int n = total_jobs_locked();
+    int n = 0;
+    for (const auto& j : shared->jobs) n += j.dboid != InvalidOid;
     SpinLockRelease(&shared->mutex);
     return n;
 }
@@ -293,25 +396,32 @@ bool scheduler_running(Oid dboid) {
     if (!shared) return false;
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, false);
-    bool running = s && s->scheduler_pid != 0;
+    bool running =
+        s && (s->scheduler_pid != 0 ||
+              (s->starting && GetCurrentTimestamp() - s->starting_since < kStartingStale));
     SpinLockRelease(&shared->mutex);
     return running;
 }
 
 void stop_scheduler(Oid dboid, int timeout_ms) {
-    // Pauses the slot, signals the scheduler, and polls until it is gone.
+    // Pauses the slot, signals the scheduler, and polls until it is gone. A scheduler still
+    // starting checks the pause when it attaches, under this lock, so none attaches after it is
+    // set: a starting one exits without serving (and without connecting, if it has not yet),
+    // and is waited for like a running one.
     if (!shared) return;
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(dboid, false);
     int pid = 0;
+    bool starting = false;
     if (s) {
         s->paused_until = GetCurrentTimestamp() + 10 * USECS_PER_SEC;
         s->stop_jobs = true;
         pid = s->scheduler_pid;
+        starting = s->starting;
     }
     SpinLockRelease(&shared->mutex);
-    if (pid == 0) return;
-    kill(pid, SIGTERM);
+    if (pid == 0 && !starting) return;
+    if (pid != 0) kill(pid, SIGTERM);
     // A latch wait, not a sleep, so that the caller's cancel and statement_timeout still apply.
     for (int waited = 0; waited < timeout_ms && scheduler_running(dboid); waited += 10) {
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,

@@ -1,6 +1,8 @@
 // The shared state of matviews' background processes (only when the library is preloaded): the
-// launcher's latch, one slot per database served by a scheduler, the cluster-wide count of
-// running jobs, and the commit-time wake-ups that backends send to schedulers.
+// launcher's latch, one slot per database served by a scheduler (with the scheduler being
+// started, so it attaches once), the cluster-wide table of running jobs (by database and owner,
+// for max_workers and max_workers_per_owner), the turn of databases waiting for a free job, and
+// the commit-time wake-ups that backends send to schedulers.
 #pragma once
 
 #include "boundary/guard.hpp"
@@ -21,6 +23,7 @@ int64_t serving_since();
 struct DatabaseState {
     Oid dboid = InvalidOid;
     int scheduler_pid = 0;
+    bool starting = false;     // registered by a launcher, not attached (nor gone) yet
     bool probed = false;       // a scheduler has looked whether matviews is installed
     bool installed = false;    // ... and found it
     bool wanted = false;       // CREATE EXTENSION asked for a scheduler
@@ -34,19 +37,42 @@ void launcher_detach();
 std::vector<DatabaseState> databases();
 // Forgets databases that no longer exist.
 void retain_databases(const std::vector<Oid>& existing);
-void note_scheduler_started(Oid dboid, int pid);
-void note_scheduler_stopped(Oid dboid, int pid);
+// Before registering a scheduler: marks the slot starting and returns the generation the
+// scheduler must present to attach (it travels in bgw_extra).
+uint32_t note_scheduler_starting(Oid dboid);
+// The registered scheduler of that generation is gone (its handle says stopped, or it could not
+// be registered): the slot is no longer starting, nor served by it.
+void note_scheduler_stopped(Oid dboid, uint32_t generation);
 
-// Scheduler side.
-void scheduler_attach(Oid dboid);
-// Records whether matviews is installed there and clears the scheduler's pid.
-void scheduler_detach(Oid dboid, bool installed);
+// Scheduler side. Whether the scheduler of this generation may go on (before it connects): the
+// slot is not paused, and no other scheduler has attached or was registered after it.
+bool scheduler_may_start(Oid dboid, uint32_t generation);
+// Publishes the scheduler's pid and latch, once: false (and nothing published) when another
+// scheduler serves the database, a newer one was registered, or stop_scheduler paused it.
+bool scheduler_attach(Oid dboid, uint32_t generation);
+// Records whether matviews is installed there, clears the scheduler's pid (or the starting
+// state of its generation) and frees its job entries.
+void scheduler_detach(Oid dboid, uint32_t generation, bool installed);
 // The latest definitions version of a database (bumped by commits that change definitions).
 uint32_t definitions_version(Oid dboid);
-// Reserves one of matviews.max_workers cluster-wide job slots for a database's scheduler; false
-// when all are taken. The scheduler releases it when it sees the job end.
-bool try_reserve_job(Oid dboid, int max_workers);
-void release_job(Oid dboid);
+// The count of commit-time wake-ups of a database (any commit that queued or changed work).
+uint32_t wake_count(Oid dboid);
+
+// What try_reserve_job says.
+enum class Reservation {
+    kReserved,   // *entry is the job's entry; release it when the job ends
+    kNoSlot,     // max_workers run, or another database has the turn: wait for a release
+    kOwnerBusy,  // the owner has max_workers_per_owner jobs in the cluster
+};
+// Reserves one of matviews.max_workers cluster-wide job entries for a run of `owner` (a role
+// OID) in dboid. Databases take turns: a scheduler refused for lack of a slot takes a ticket,
+// and while tickets are out only the oldest may reserve; a reservation hands the ticket back,
+// so a database with more due runs queues again behind the others. release_job wakes the
+// waiting schedulers.
+Reservation try_reserve_job(Oid dboid, Oid owner, int max_workers, int max_per_owner, int* entry);
+void release_job(int entry);
+// The scheduler has nothing it could start waiting any more: hands its ticket back.
+void stop_waiting(Oid dboid);
 int running_jobs();
 
 // Backend side: ask the launcher to start a scheduler for this database now (CREATE EXTENSION).
@@ -57,7 +83,7 @@ void request_scheduler(Oid dboid);
 void stop_scheduler(Oid dboid, int timeout_ms);
 // Scheduler side: whether stop_scheduler asked for this database, so the jobs must end too.
 bool jobs_must_stop(Oid dboid);
-// Whether a scheduler serves this database now.
+// Whether a scheduler serves this database now, or is starting for it.
 bool scheduler_running(Oid dboid);
 
 }  // namespace mv::worker

@@ -70,7 +70,7 @@ foreach my $v (@versions) {
         INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, trigger,
                                    run_at, role, owner)
         SELECT 'public.mv_b', id, 'refresh', NULL, 'queued', 'queue', now(), 'up_alice', 'up_alice'
-        FROM matviews.definitions WHERE view_name = 'mv_b';
+        FROM matviews.definitions, generate_series(1, 2) WHERE view_name = 'mv_b';
         INSERT INTO matviews.runs (view, operation, status, trigger, run_at, role, owner)
         VALUES ('public.mv_m', 'refresh', 'queued', 'queue', now(), 'up_alice', 'up_alice'),
                ('public.mv_gone', 'refresh', 'queued', 'queue', now(), 'up_alice', 'up_alice');
@@ -90,9 +90,15 @@ foreach my $v (@versions) {
                 WHERE status IN ('queued', 'cancelled') AND view <> 'public.mv_b'}),
         'public.mv_gone:cancelled public.mv_m:cancelled',
         "$v: queued runs of views that are gone or another's are cancelled, not rebound");
-    ok($node->poll_query_until($db, q{SELECT status = 'success' FROM matviews.runs
+    ok($node->poll_query_until($db, q{SELECT string_agg(status, ' ' ORDER BY id) = 'success cancelled'
+                                      FROM matviews.runs
                                       WHERE view = 'public.mv_b' AND operation = 'refresh'}),
-        "$v: the queued run of a bound view runs after the update");
+        "$v: the queued run of a bound view runs after the update, its duplicate is cancelled");
+    is($sql->(q{BEGIN;
+                SELECT (matviews.enqueue('mv_a', run_at => now() + interval '1 hour')->>'run_id')::bigint AS first \gset
+                SELECT (matviews.enqueue('mv_a', run_at => now() + interval '2 hours')->>'run_id')::bigint = :first
+                    AND matviews.cancel(:first)->>'status' = 'cancelled';
+                COMMIT;}), 't', "$v: enqueue coalesces and cancel works after the update");
     ok($node->poll_query_until($db, q{SELECT count(*) >= 1 FROM matviews.runs
                                       WHERE view = 'public.mv_a' AND trigger = 'schedule'
                                         AND status = 'success'}),
@@ -125,6 +131,8 @@ foreach my $v (@versions) {
                                             WHERE view = 'public.mv_b' AND status = 'success'
                                               AND operation = 'refresh'}),
         "$v: the restored queued run runs");
+    is($rsql->(q{SELECT count(*) FROM matviews.runs WHERE view = 'public.mv_b' AND status = 'cancelled'}),
+        '1', "$v: its restored duplicate is cancelled");
     is($rsql->(q{SELECT matviews.refresh('mv_a')->>'status'}), 'updated',
         "$v: refresh works after the restore");
 }
