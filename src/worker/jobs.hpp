@@ -18,6 +18,7 @@ struct JobArgs {
     bool connect_as_role;  // false: the owner cannot log in; connect as the bootstrap superuser
                            // and switch to the owner, as REFRESH does for the view's query
     int64 run_id;
+    int lock_timeout_ms;  // matviews.job_lock_timeout when the scheduler started it; 0: none
 };
 
 // Starts a job worker for a queued run; nullptr when no background worker slot is free.
