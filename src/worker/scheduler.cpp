@@ -445,8 +445,18 @@ class SchedulerProcess {
 
     void load_queued(catalog::Store& store) {
         // Queued runs into the core (known ones cost a lookup), by view: the definition, else
-        // the relation. A row that cannot be read is skipped and logged once.
-        for (const auto& entry : store.scheduler_queued_runs()) {
+        // the relation. A row that cannot be read is skipped and logged once. Runs the core
+        // holds that are no longer queued (cancelled, or changed without matviews' functions)
+        // are dropped, so they are not launched only to find nothing to claim.
+        std::set<int64_t> present;
+        const auto entries = store.scheduler_queued_runs();
+        for (const auto& entry : entries) present.insert(entry.row.id);
+        std::vector<sched::RunId> gone;
+        for (const auto& [id, job] : core_.jobs())
+            for (const sched::QueuedRun& q : job.queued)
+                if (!present.count(q.run_id)) gone.push_back(q.run_id);
+        for (sched::RunId id : gone) core_.cancel(id);
+        for (const auto& entry : entries) {
             const catalog::QueuedRunRow& q = entry.row;
             if (entry.error) {
                 if (bad_queued_.insert(q.id).second)
