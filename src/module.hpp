@@ -12,7 +12,7 @@ struct Settings {
     int max_workers = 2;
     char* timezone = nullptr;  // matviews.timezone, validated by pg_tzset
     int runs_retention_s = 30 * 24 * 3600;
-    int scheduler_naptime_ms = 1000;
+    int scheduler_naptime_ms = 10000;
 };
 
 extern Settings settings;

@@ -16,7 +16,7 @@ namespace mv::worker {
 
 namespace {
 
-void run_operation(const catalog::Store::QueuedRun& run, int64_t run_id);
+void run_operation(const catalog::Store::QueuedRun& run, int64_t run_id, int lock_timeout_ms);
 
 void job_main(Datum) {
     // Connect as the owner, claim the run, run it, exit.
@@ -50,7 +50,7 @@ void job_main(Datum) {
     // settings is raised through the operation; the transaction has rolled the work back, so
     // the view is untouched, and the run is recorded here: cancelled, or failed for a timeout.
     try {
-        run_operation(run, a.run_id);
+        run_operation(run, a.run_id, a.lock_timeout_ms);
     } catch (const Error& e) {
         // The runner raises a cancel again as an Error with PostgreSQL's fields.
         if (!pg::is_cancel(e.info())) throw;
@@ -62,8 +62,14 @@ void job_main(Datum) {
     report_activity("");
 }
 
-void run_operation(const catalog::Store::QueuedRun& run, int64_t run_id) {
+void run_operation(const catalog::Store::QueuedRun& run, int64_t run_id, int lock_timeout_ms) {
     pg::in_transaction_plain([&] {
+        // matviews.job_lock_timeout: a job never waits for a lock forever; the run then fails
+        // (55P03) and backs off like any failure. A view's own lock_timeout option, which the
+        // operation applies inside this scope, still wins.
+        pg::GucScope lock_limit;
+        if (lock_timeout_ms > 0)
+            lock_limit.set("lock_timeout", fmt::format("{}ms", lock_timeout_ms));
         if (run.operation == "swap") {
             ops::SwapArgs s;
             s.name = run.view;

@@ -62,6 +62,7 @@ is(sql(qq{
 
 # max_workers = 2: they run at the same time.
 sql(q{ALTER SYSTEM SET matviews.max_workers = 2});
+sql(q{ALTER SYSTEM SET matviews.max_workers_per_owner = 2});  # both views are one role's
 reload_and_wait('max_workers = 2');
 sql(q{UPDATE nap SET seconds = 4});
 my ($a2, $b2) = enqueue_both();

@@ -68,6 +68,20 @@ untouched('pg_cancel_backend');
 $reader->query_safe('COMMIT');
 $reader->quit;
 
+# matviews.job_lock_timeout: a job waiting for a lock a reader holds fails after it (55P03),
+# instead of waiting forever.
+my $offset = -s $node->logfile;
+sql(q{ALTER SYSTEM SET matviews.job_lock_timeout = '300ms'; SELECT pg_reload_conf();});
+ok($node->wait_for_log(qr/matviews scheduler: configuration reloaded/, $offset), 'scheduler reloaded');
+sql(q{UPDATE nap SET seconds = 0});
+$reader = $node->background_psql('postgres');
+$reader->query_safe(q{BEGIN; SELECT count(*) FROM mv;});
+$run = sql(q{SELECT matviews.enqueue('mv', strategy => 'regular')->>'run_id'});
+is(sql(qq{SELECT r->>'status' || ' ' || (r->'error'->>'sqlstate') FROM matviews.wait($run, '60 seconds') r}),
+    'failed 55P03', 'a job blocked on a lock fails after matviews.job_lock_timeout');
+$reader->query_safe('COMMIT');
+$reader->quit;
+
 # The scheduler carries on: the next swap succeeds.
 sql(q{UPDATE nap SET seconds = 0});
 $run = sql(q{SELECT matviews.enqueue('mv', operation => 'swap')->>'run_id'});
