@@ -3,6 +3,27 @@
 -- triggers; row-level security follows the relation's real owner.
 \echo Use "ALTER EXTENSION matviews UPDATE TO '0.2'" to load this file. \quit
 
+-- The schema must belong to the extension's owner or a superuser: a schema named matviews that a
+-- database owner created beforehand would let that owner add objects to it, or drop it and the
+-- extension with every definition and run.
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_namespace n, pg_catalog.pg_extension e
+        WHERE n.nspname OPERATOR(pg_catalog.=) 'matviews'
+          AND e.extname OPERATOR(pg_catalog.=) 'matviews'
+          AND (n.nspowner OPERATOR(pg_catalog.=) e.extowner
+               OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                   WHERE r.oid OPERATOR(pg_catalog.=) n.nspowner))) THEN
+        RAISE EXCEPTION 'schema matviews is owned by role %, not by the extension''s owner',
+            (SELECT pg_catalog.pg_get_userbyid(nspowner) FROM pg_catalog.pg_namespace
+             WHERE nspname OPERATOR(pg_catalog.=) 'matviews')
+            USING ERRCODE = '42501',
+                  HINT = 'Drop that schema, or give it to a superuser (ALTER SCHEMA matviews OWNER TO ...), then install matviews again.';
+    END IF;
+END
+$$;
+
 -- The relation a definition manages. regclass, so that pg_dump writes it as the view's name and a
 -- restore binds it to the restored view's new OID (pg_upgrade keeps relation OIDs). NULL: the
 -- definition is detached (kept by delete(keep_definition => true)); nothing binds it again by
@@ -136,7 +157,7 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'matviews_on_ddl_end';
 CREATE EVENT TRIGGER matviews_sql_drop ON sql_drop
     EXECUTE FUNCTION matviews._on_sql_drop();
 CREATE EVENT TRIGGER matviews_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER MATERIALIZED VIEW', 'ALTER TABLE', 'ALTER SCHEMA')
+    WHEN TAG IN ('ALTER MATERIALIZED VIEW', 'ALTER TABLE', 'ALTER INDEX', 'ALTER SCHEMA')
     EXECUTE FUNCTION matviews._on_ddl_end();
 
 -- Rows that arrive without a relation: a dump of an older version restored into this one (its

@@ -106,6 +106,58 @@ SELECT r->>'status' AS status FROM matviews.refresh('tr_swap_dep') r;
 SELECT DISTINCT fired_as, superuser FROM tr_log ORDER BY 1;
 SELECT pg_get_userbyid(relowner) AS owner FROM pg_class WHERE oid = 'tr_swap'::regclass;
 
+-- 2b. A swap never reads the view's query again under another search_path: a superuser's view
+-- and an adopted view of alice's (stored search_path '') call array_length(anyarray, int); an
+-- exact-type overload mallory planted in public would win if the printed query were parsed under
+-- the caller's or the database's path, and run as the view's owner.
+SET ROLE tr_mallory;
+CREATE FUNCTION public.array_length(int[], int) RETURNS int LANGUAGE sql AS
+    $$ SELECT CASE WHEN public.tr_note('planted array_length') THEN 42 END $$;
+RESET ROLE;
+CREATE TABLE public.tr_arr (a int[]);
+INSERT INTO public.tr_arr VALUES ('{1,2,3}');
+GRANT SELECT ON public.tr_arr TO tr_alice;
+SELECT r->>'status' AS status
+FROM matviews.create('public.tr_len', 'SELECT pg_catalog.array_length(a, 1) AS n FROM public.tr_arr',
+                     refresh_strategy => 'swap') r;
+SET ROLE tr_alice;
+CREATE MATERIALIZED VIEW public.tr_len_adopted AS SELECT pg_catalog.array_length(a, 1) AS n FROM public.tr_arr;
+SELECT r->>'status' AS status FROM matviews.adopt('public.tr_len_adopted', refresh_strategy => 'swap') r;
+RESET ROLE;
+TRUNCATE tr_log;
+SELECT r->>'status' AS status FROM matviews.refresh('public.tr_len') r;
+SELECT r->>'status' AS status FROM matviews.swap('public.tr_len_adopted') r;
+SELECT (SELECT n FROM public.tr_len) AS n, (SELECT n FROM public.tr_len_adopted) AS n_adopted,
+       (SELECT count(*) FROM tr_log) AS planted_calls;
+SELECT r->>'status' AS status FROM matviews.delete('public.tr_len') r;
+SELECT r->>'status' AS status FROM matviews.delete('public.tr_len_adopted') r;
+DROP FUNCTION public.array_length(int[], int);
+DROP TABLE public.tr_arr;
+
+-- 2c. DDL is followed for the objects it names only: ALTER INDEX ... RENAME of a materialized
+-- view is followed too (isolation spec ddl_no_wait: another role's DDL never waits for it).
+SET ROLE tr_alice;
+SELECT r->>'status' AS status FROM matviews.create('public.tr_idx_named', 'SELECT 1 AS x') r;
+ALTER INDEX public.tr_idx_named RENAME TO tr_idx_renamed;
+SELECT view_name FROM matviews.definitions WHERE relid = 'public.tr_idx_renamed'::regclass;
+SELECT r->>'status' AS status FROM matviews.delete('public.tr_idx_renamed') r;
+RESET ROLE;
+
+-- 2d. The extension's schema must belong to its owner: a database owner's schema named
+-- matviews, made in advance, is refused (42501).
+CREATE DATABASE tr_other OWNER tr_mallory;
+\c tr_other
+SET ROLE tr_mallory;
+CREATE SCHEMA matviews;
+RESET ROLE;
+\set VERBOSITY sqlstate
+CREATE EXTENSION matviews;
+\set VERBOSITY default
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'matviews';
+\c contrib_regression
+SET client_min_messages = warning;
+DROP DATABASE tr_other;
+
 -- 3. Identity is the OID. RENAME and SET SCHEMA are followed; a plain DROP removes the
 -- definition and cancels queued runs; a view that takes the name later is not bound to anything.
 SET ROLE tr_alice;

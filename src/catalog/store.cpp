@@ -211,7 +211,19 @@ int64_t Store::relations_dropped(const std::vector<Oid>& relids) {
 }
 
 void Store::sync_relation_names() {
-    // One statement; it writes only rows whose relation's name, schema or owner changed.
+    // One statement, on the relations this command altered (or that live in the schema it
+    // altered), and only on rows whose name, schema or owner changed: a role's DDL never touches,
+    // and so never waits for, another role's definitions.
+    auto commands = spi_.exec(R"SQL(
+        SELECT pg_catalog.array_agg(c.objid) FILTER (
+                   WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass),
+               pg_catalog.array_agg(c.objid) FILTER (
+                   WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
+        FROM pg_catalog.pg_event_trigger_ddl_commands() c
+    )SQL");
+    std::string relations = commands.first()[0].text().value_or("{}");
+    std::string schemas = commands.first()[1].text().value_or("{}");
+    if (relations == "{}" && schemas == "{}") return;
     AsExtensionOwner as;
     auto r = spi_.exec(R"SQL(
         UPDATE matviews.definitions d
@@ -220,10 +232,13 @@ void Store::sync_relation_names() {
           FROM pg_catalog.pg_class c
           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
          WHERE c.oid OPERATOR(pg_catalog.=) d.relid
+           AND (c.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+                OR c.relnamespace OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[]))
            AND (d.schema_name OPERATOR(pg_catalog.<>) n.nspname
                 OR d.view_name OPERATOR(pg_catalog.<>) c.relname
                 OR d.owner OPERATOR(pg_catalog.<>) pg_catalog.pg_get_userbyid(c.relowner))
-    )SQL");
+    )SQL",
+                       {pg::Param::text(relations), pg::Param::text(schemas)});
     if (r.processed > 0) pg::wake_scheduler_at_commit(true);
 }
 

@@ -280,7 +280,11 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         build_spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(build_spec.tablespace),
         build_query ? *build_query : query);
     catalog::check_create_statement(create);
-    ctx.execute_owner_code(create, search_path);
+    // The stored query was printed under the pinned search_path, which qualifies every name it
+    // needs to; it is read back under that same path, so no name resolves to anything else (a
+    // planted overload in the definition's or the caller's path). Its fill below runs under the
+    // definition's path, for what the functions it calls name.
+    ctx.execute_owner_code(create, new_sql ? search_path : std::string(pg::kPinnedSearchPath));
     Oid tmp_oid = catalog::find_relation(QualifiedName{rel.schema, tmp})->oid;
     ctx.execute(fmt::format("COMMENT ON MATERIALIZED VIEW {} IS {}", tmp_quoted,
                             pg::quote_literal(std::string(kBuildMarker) + rel.quoted)));
