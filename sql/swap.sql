@@ -213,7 +213,8 @@ SELECT * FROM swaptest_diff('swap_long_name_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 SELECT r->>'status' AS status FROM matviews.refresh('swap_long_name_' || repeat('x', 48)) r;
 
 -- A leftover of an earlier build (marked as such) is dropped by the next swap; a relation of the
--- same name that matviews did not make is never touched.
+-- same name that matviews did not make is never touched: the swap builds under the next free
+-- name (<view>_mvswap2), so taking the name cannot stop a view's swaps.
 CREATE MATERIALIZED VIEW swap_who_mvswap AS SELECT 1 AS x;
 SELECT swaptest_summary(r) AS swap FROM matviews.swap('swap_who') r;
 SELECT to_regclass('swap_who_mvswap') AS still_there;

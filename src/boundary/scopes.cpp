@@ -1,7 +1,11 @@
 // Scoped backend state (see scopes.hpp).
 #include "boundary/scopes.hpp"
 
+#include "boundary/subxact.hpp"
+
 #include <signal.h>
+
+#include <chrono>
 
 extern "C" {
 #include "access/genam.h"
@@ -19,6 +23,7 @@ extern "C" {
 #include "storage/procarray.h"
 #include "storage/sinvaladt.h"
 #include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -241,33 +246,62 @@ void lock_relation_exclusive(Oid relid, bool nowait) {
     call([&] { LockRelationOid(relid, AccessExclusiveLock); });
 }
 
-void wait_for_lockers(Oid relid) {
-    // GetLockConflicts, cancel autovacuum holders, then WaitForLockers (waits on the holders'
-    // virtual transaction locks, not on the relation's lock).
-    int cancelled = call([&] {
-        LOCKTAG tag;
-        SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-        int n = 0;
-        VirtualTransactionId* holders = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
-        for (; VirtualTransactionIdIsValid(*holders); holders++) {
-            PGPROC* proc = BackendIdGetProc(holders->backendId);
-            if (proc == NULL) continue;
-            LWLockAcquire(ProcArrayLock, LW_SHARED);
-            uint8 flags = ProcGlobal->statusFlags[proc->pgxactoff];
-            int pid = proc->pid;
-            LWLockRelease(ProcArrayLock);
-            if ((flags & PROC_IS_AUTOVACUUM) && !(flags & PROC_VACUUM_FOR_WRAPAROUND) && pid != 0) {
-                ereport(LOG, (errmsg("matviews: cancelling autovacuum (PID %d) that blocks a swap "
-                                     "of relation %u",
-                                     pid, relid)));
-                kill(pid, SIGINT);
-                n++;
+bool wait_for_lockers(Oid relid, long timeout_ms) {
+    // Waits on the holders' virtual transactions (WaitForLockers), in slices shorter than half of
+    // deadlock_timeout, and only while no holder is itself waiting for a lock. Such a wait is an
+    // edge the deadlock detector cannot break: a holder that waits for a lock this transaction
+    // holds (a refresh of a dependent upgrading its lock) would close a cycle, and one of the two
+    // would end in 40P01. With the slices, by the time that holder's own deadlock check runs
+    // (deadlock_timeout after it began waiting) this wait has ended, and no new one starts while
+    // it waits: the holder goes on, and the swap's attempt times out and backs off.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        enum class Holders { none, waiting, running };
+        Holders holders = call([&] {
+            LOCKTAG tag;
+            SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+            VirtualTransactionId* vxids = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
+            Holders found = Holders::none;
+            for (; VirtualTransactionIdIsValid(*vxids); vxids++) {
+                if (found == Holders::none) found = Holders::running;
+                PGPROC* proc = BackendIdGetProc(vxids->backendId);
+                if (proc == NULL) continue;
+                if (proc->waitLock != NULL) found = Holders::waiting;
+                LWLockAcquire(ProcArrayLock, LW_SHARED);
+                uint8 flags = ProcGlobal->statusFlags[proc->pgxactoff];
+                int pid = proc->pid;
+                LWLockRelease(ProcArrayLock);
+                if ((flags & PROC_IS_AUTOVACUUM) && !(flags & PROC_VACUUM_FOR_WRAPAROUND) &&
+                    pid != 0) {
+                    ereport(LOG, (errmsg("matviews: cancelling autovacuum (PID %d) that blocks a "
+                                         "swap of relation %u",
+                                         pid, relid)));
+                    kill(pid, SIGINT);
+                }
             }
+            return found;
+        });
+        if (holders == Holders::none) return true;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+        if (left <= 0) return false;
+        if (holders == Holders::waiting) {
+            sleep_ms(5);
+            continue;
         }
-        WaitForLockers(tag, AccessExclusiveLock, false);
-        return n;
-    });
-    (void)cancelled;
+        long slice = std::max<long>(1, std::min<long>(left, DeadlockTimeout / 2));
+        auto failure = in_subtransaction([&] {
+            GucScope guc;
+            guc.set("lock_timeout", std::to_string(slice));
+            call([&] {
+                LOCKTAG tag;
+                SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+                WaitForLockers(tag, AccessExclusiveLock, false);
+            });
+        });
+        if (failure && failure->sqlstate != sqlstate::lock_not_available) throw Error(*failure);
+    }
 }
 
 MemoryScope::MemoryScope() {

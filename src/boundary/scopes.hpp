@@ -116,11 +116,11 @@ void lock_relation_exclusive(Oid relid, bool nowait);
 // The message of lock_relation_exclusive(nowait) when the lock is taken: the relation is busy.
 inline constexpr const char* kRelationBusy = "could not obtain lock on relation without waiting";
 
-// Waits, without joining the relation's lock queue (so readers never wait behind it), until the
-// transactions that now hold locks conflicting with AccessExclusiveLock on relid have ended, as
-// CREATE INDEX CONCURRENTLY does; bounded by lock_timeout (55P03). A non-wraparound autovacuum
-// among them is cancelled first, as PostgreSQL's own lock waits do after deadlock_timeout.
-void wait_for_lockers(Oid relid);
+// Waits, without joining the relation's lock queue (so readers never wait behind it) and without
+// a wait the deadlock detector would see, until no transaction holds a lock conflicting with
+// AccessExclusiveLock on relid; false once timeout_ms has passed. A non-wraparound autovacuum
+// among them is cancelled, as PostgreSQL's own lock waits do after deadlock_timeout.
+bool wait_for_lockers(Oid relid, long timeout_ms);
 
 // Sleeps on the process latch for ms milliseconds, answering interrupts (a cancel raises PgError).
 void sleep_ms(long ms);

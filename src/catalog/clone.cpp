@@ -354,14 +354,30 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
         pg::GucScope guc;
         guc.set("search_path", "");
         DependentSpec s;
-        auto r = spi.exec(R"SQL(
+        // A dependent that a concurrent swap or DROP replaced since the graph was read: its row
+        // is gone, or pg_get_viewdef finds no relation under the OID. Either way the swap is
+        // retried, never failed with an internal error.
+        auto changed = [&] {
+            return Error(sqlstate::serialization_failure,
+                         fmt::format("a dependent of relation {} changed concurrently", relid))
+                .detail("Another session dropped or replaced it while it was read.")
+                .hint("Retry the call.");
+        };
+        std::optional<pg::Result> found;
+        try {
+            found = spi.exec(R"SQL(
             SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
                    pg_catalog.pg_get_viewdef(c.oid, false), c.relispopulated
             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
             WHERE c.oid OPERATOR(pg_catalog.=) $1
         )SQL",
-                          {pg::Param::oid(d.oid)});
-        const auto& row = r.first();
+                             {pg::Param::oid(d.oid)});
+        } catch (const Error& e) {
+            if (e.info().sqlstate != sqlstate::internal_error) throw;
+            throw changed();
+        }
+        if (found->empty()) throw changed();
+        const auto& row = found->first();
         s.schema = row[0].as_string();
         s.name = row[1].as_string();
         s.definition = row[2].as_string();

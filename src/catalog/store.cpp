@@ -395,6 +395,16 @@ std::optional<std::string> Store::run_status(int64_t id) {
     return r.first()[0].text().value_or("");
 }
 
+Oid Store::run_relid(int64_t id) {
+    // In a new snapshot: the swap that moved the run committed after this transaction began.
+    AsExtensionOwner as;
+    auto r = spi_.exec(
+        "SELECT relid::pg_catalog.oid FROM matviews.runs WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id)});
+    if (r.empty() || r.first()[0].is_null()) return InvalidOid;
+    return static_cast<Oid>(r.first()[0].as_int());
+}
+
 std::optional<Store::RunControl> Store::run_control(int64_t id) {
     // As the caller, so a run the caller cannot see does not exist for it.
     auto r = spi_.exec(

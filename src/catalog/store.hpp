@@ -151,6 +151,8 @@ class Store {
     std::optional<RunState> run_state(int64_t id);
     // Only the run's status, as the caller: what a polling loop reads until the run has ended.
     std::optional<std::string> run_status(int64_t id);
+    // The relation a queued or running run is bound to now (a swap moves it), or InvalidOid.
+    Oid run_relid(int64_t id);
 
     // ---- cancel
     // What matviews.cancel needs of a run the caller can see (row-level security applies).

@@ -96,10 +96,20 @@ std::optional<Target> resolve_view(Context& ctx, const OptText& name, std::optio
                                    const Resolve& how) {
     std::optional<QualifiedName> q;
     if (!relid) q = require_name(ctx, name);  // step 1
+    // A background run follows its relation through a swap that committed after the job read
+    // the run (the swap moved the run to the new OID), never through a name.
+    auto moved = [&] {
+        if (!relid || !ctx.queued_run_id) return false;
+        Oid now = ctx.store.run_relid(*ctx.queued_run_id);
+        if (!OidIsValid(now) || now == *relid) return false;
+        relid = now;
+        return true;
+    };
     for (int attempt = 0;; attempt++) {
         Target t;
         t.rel = relid ? catalog::relation_by_oid(*relid) : catalog::find_relation(*q);  // step 2
         if (!t.rel) {
+            if (relid && attempt == 0 && moved()) continue;
             if (relid) throw_missing(ctx.view);
             if (how.allow_missing) return detached(ctx, *q, how);
             throw_missing(display_name(*q));
@@ -115,6 +125,10 @@ std::optional<Target> resolve_view(Context& ctx, const OptText& name, std::optio
         }
         // The relation or its definition went away under us: once more from the name. An OID
         // is never re-resolved by name.
+        if (relid && attempt == 0 && moved()) {
+            ctx.definition_id.reset();
+            continue;
+        }
         if (relid) throw_missing(ctx.view);
         if (attempt >= 1) {
             ctx.skip("changed concurrently");

@@ -105,6 +105,7 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
 
     Context ctx(spi, store, std::move(request));
     ctx.view = op.raw_view;
+    ctx.queued_run_id = op.queued_run_id;
     ctx.caller_search_path = pg::session_search_path();
     auto started = std::chrono::steady_clock::now();
     pg::StatementTimeoutScope::reset_fired();

@@ -52,7 +52,8 @@ class Context {
     std::optional<int64_t> row_count_after;
     // For operations whose record is another run (enqueue): the run id to answer with.
     std::optional<int64_t> answer_run_id;
-    bool coalesced = false;  // answer_run_id is a run queued earlier (enqueue)
+    bool coalesced = false;                // answer_run_id is a run queued earlier (enqueue)
+    std::optional<int64_t> queued_run_id;  // the background run this operation executes
 
     // Runs a statement as the caller and lists it in response.sql.
     void execute(const std::string& sql);

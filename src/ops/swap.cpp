@@ -66,22 +66,30 @@ std::vector<std::string> index_fingerprint(const std::vector<catalog::IndexSpec>
     return out;
 }
 
-void remove_leftover(Context& ctx, const std::string& schema, const std::string& tmp,
-                     const std::string& view) {
-    // Drops a relation left under the temporary name by an earlier swap of this view (it carries
-    // the build marker as its comment); refuses to touch anything else.
-    auto left = catalog::find_relation(QualifiedName{schema, tmp});
-    if (!left) return;
-    auto comment = catalog::relation_comment(ctx.spi, left->oid);
-    if (left->relkind == 'm' && comment == std::string(kBuildMarker) + view) {
-        ctx.execute(fmt::format("DROP MATERIALIZED VIEW {} CASCADE", left->quoted));
-        ctx.response.set("removed_leftover", left->quoted);
-        return;
+std::string build_name(Context& ctx, const std::string& schema, const std::string& base,
+                       const std::string& view, bool drop_leftover) {
+    // The first free name of <base>_mvswap, <base>_mvswap2, ... <base>_mvswap9 in the schema. A
+    // relation under such a name left by an earlier swap of this view (it carries the build
+    // marker as its comment) is dropped and its name reused; anything else is never touched,
+    // only passed over, so a role with CREATE on the schema cannot stop the view's swaps by
+    // taking the name.
+    for (int i = 1; i <= 9; i++) {
+        std::string name = derived_name(base, i == 1 ? "mvswap" : fmt::format("mvswap{}", i));
+        auto left = catalog::find_relation(QualifiedName{schema, name});
+        if (!left) return name;
+        if (!drop_leftover || left->relkind != 'm') continue;
+        auto comment = catalog::relation_comment(ctx.spi, left->oid);
+        if (comment == std::string(kBuildMarker) + view) {
+            ctx.execute(fmt::format("DROP MATERIALIZED VIEW {} CASCADE", left->quoted));
+            ctx.response.set("removed_leftover", left->quoted);
+            return name;
+        }
     }
     throw Error(sqlstate::duplicate_table,
-                fmt::format("cannot swap {}: {} already exists and was not made by matviews", view,
-                            left->quoted))
-        .hint("Rename or drop that relation; swap uses the name for its temporary build.");
+                fmt::format("cannot swap {}: every temporary name for {} is taken", view,
+                            pg::quote_qualified(schema, derived_name(base, "mvswap"))))
+        .hint(fmt::format("Drop or rename the relations {}.{}_mvswap, _mvswap2 ... _mvswap9.",
+                          pg::quote_ident(schema), base));
 }
 
 void check_dependents(const catalog::RelationInfo& rel,
@@ -204,7 +212,10 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations, const
             if (timeout > 0)
                 guc.set("lock_timeout", std::to_string(queue ? timeout : backoff_ms(attempt)));
             if (wait_for_holders)
-                for (Oid relid : relations) pg::wait_for_lockers(relid);
+                for (Oid relid : relations)
+                    if (!pg::wait_for_lockers(relid, backoff_ms(attempt)))
+                        throw Error(sqlstate::lock_not_available,
+                                    "canceling statement due to lock timeout");
             for (Oid relid : relations) pg::lock_relation_exclusive(relid, !queue);
         });
         // Recorded in the response whether the swap goes on or gives up.
@@ -259,9 +270,8 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         query = catalog::stored_query(ctx.spi, rel.oid);
         search_path = owner_search_path(def);
     }
-    std::string tmp = derived_name(rel.name, "mvswap");
+    std::string tmp = build_name(ctx, rel.schema, rel.name, rel.quoted, true);
     std::string tmp_quoted = pg::quote_qualified(rel.schema, tmp);
-    remove_leftover(ctx, rel.schema, tmp, rel.quoted);
 
     // Read before the lock only to build: the storage settings and indexes the new relation is
     // built with, and the dependents, to refuse early a swap that could never re-create them.
@@ -277,7 +287,8 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         build_spec.access_method.empty() ? ""
                                          : " USING " + pg::quote_ident(build_spec.access_method),
         catalog::with_clause(build_spec.reloptions),
-        build_spec.tablespace.empty() ? "" : " TABLESPACE " + pg::quote_ident(build_spec.tablespace),
+        build_spec.tablespace.empty() ? ""
+                                      : " TABLESPACE " + pg::quote_ident(build_spec.tablespace),
         build_query ? *build_query : query);
     catalog::check_create_statement(create);
     // The stored query was printed under the pinned search_path, which qualifies every name it
@@ -292,7 +303,7 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
                             pg::quote_ident(build_spec.owner)));
     std::vector<std::pair<std::string, std::string>> renames;  // temporary index name -> original
     for (const auto& idx : indexes) {
-        std::string tmp_index = derived_name(idx.name, "mvswap");
+        std::string tmp_index = build_name(ctx, rel.schema, idx.name, rel.quoted, false);
         try {
             ctx.execute(catalog::index_statement(idx, tmp_index, tmp_quoted));
         } catch (const Error& e) {
