@@ -1,4 +1,4 @@
-"""matviews refresh benchmark: SPEC section 9, targets P1, P2 and P3, side by side in one run.
+"""matviews refresh benchmark: targets P1, P2 and P3, side by side in one run.
 
 Runs inside the throw-away cluster that bench/refresh_bench.sh starts with pg_virtualenv (PGHOST,
 PGPORT, PGUSER, PGPASSWORD and PGDATABASE come from it). Do not run it against a real database:
@@ -290,7 +290,7 @@ def reader_main(conn_pipe, rows, seed, deadline_mono):
 
 def long_reader_main(conn_pipe, seconds, deadline_mono):
     # Back-to-back queries on the view that each hold its AccessShareLock for `seconds`: the
-    # long-running reader of SPEC section 4, which a swap must not let every other reader queue
+    # long-running reader , which a swap must not let every other reader queue
     # behind.
     conn = connect()
     cur = conn.cursor()
@@ -589,7 +589,7 @@ def fmt_ms(x):
 def report(env, view, tiny, p2, big):
     lines = []
     add = lines.append
-    add("# matviews refresh benchmark (SPEC §9 P1, P2, P3)")
+    add("# matviews refresh benchmark (P1, P2, P3)")
     add("")
     add(
         f"{env['date']} · {env['cpus']} CPUs ({env['cpu']}) · {env['mem']} · {env['server']} · "
@@ -943,7 +943,7 @@ def main():
             p2.setdefault(s, []).append(p2_run(ctl, s))
     p2["swap (BEGIN/COMMIT)"] = [p2_run(ctl, "swap", explicit_transaction=True)]
     if LONG_READER_S > 0:
-        # Extra scenarios (SPEC section 4): a long-running reader beside the point reads, with the
+        # Extra scenarios : a long-running reader beside the point reads, with the
         # default swap_lock_timeout and with one below the P2 swap target.
         for r in range(P2_RUNS):
             p2.setdefault(LONG_DEFAULT, []).append(p2_run(ctl, "swap", long_reader_s=LONG_READER_S))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# matviews refresh benchmark: SPEC §9 targets P1, P2 and P3, side by side in one run.
+# matviews refresh benchmark: targets P1, P2 and P3, side by side in one run.
 #
 #   bash bench/refresh_bench.sh [--rows N] [--runs N] [--tiny-iters N] [--p2-runs N] [--plot]
 #

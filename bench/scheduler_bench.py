@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Scheduler benchmark for SPEC §9 P4: commit->start and due->start latency, idle CPU.
+"""Scheduler benchmark for P4: commit->start and due->start latency, idle CPU.
 
 Run through bench/scheduler_bench.sh, which starts a throw-away cluster (pg_virtualenv) with
 matviews (and pg_cron, when installed) preloaded and track_commit_timestamp = on, and runs this
@@ -484,7 +484,7 @@ mv_idle_ticks = (idle["procs"]["matviews launcher"]["cpu_pct_ticks"]
 
 lines = []
 w = lines.append
-w("# Scheduler benchmark (SPEC §9 P4)\n")
+w("# Scheduler benchmark (P4)\n")
 w(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
   f"machine: {os.cpu_count()} cores ({cpu_model}), load average at the end {' '.join(loadavg)}")
 w(f"- PostgreSQL {server_version}; matviews {os.environ.get('BENCH_GIT_REV', '?')}, "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scheduler benchmark (SPEC §9 P4): commit->start and due->start latency of matviews' background
+# Scheduler benchmark (P4): commit->start and due->start latency of matviews' background
 # worker, and the idle CPU of its processes with 1,000 schedules, side by side with pg_cron.
 #
 #   bash bench/scheduler_bench.sh            # from the repository root, after `make install`
