@@ -256,7 +256,7 @@ bool wait_for_lockers(Oid relid, long timeout_ms) {
     // it waits: the holder goes on, and the swap's attempt times out and backs off.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
-        enum class Holders { none, waiting, running };
+        enum class Holders { none, waiting, running, waiting_for_us };
         Holders holders = call([&] {
             LOCKTAG tag;
             SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
@@ -266,7 +266,19 @@ bool wait_for_lockers(Oid relid, long timeout_ms) {
                 if (found == Holders::none) found = Holders::running;
                 PGPROC* proc = BackendIdGetProc(vxids->backendId);
                 if (proc == NULL) continue;
-                if (proc->waitLock != NULL) found = Holders::waiting;
+                // Read without the lock partition's lock: a hint, refreshed on every round.
+                const LOCK* waiting_on = proc->waitLock;
+                if (waiting_on != NULL) {
+                    LOCKTAG t = waiting_on->tag;
+                    // On this transaction itself, or on a lock it holds: a cycle.
+                    bool on_us = t.locktag_type == LOCKTAG_VIRTUALTRANSACTION &&
+                                 t.locktag_field1 == uint32(MyProc->backendId) &&
+                                 t.locktag_field2 == MyProc->lxid;
+                    for (LOCKMODE m = AccessShareLock; !on_us && m <= AccessExclusiveLock; m++)
+                        on_us = t.locktag_type != LOCKTAG_VIRTUALTRANSACTION && LockHeldByMe(&t, m);
+                    if (on_us) return Holders::waiting_for_us;
+                    found = Holders::waiting;
+                }
                 LWLockAcquire(ProcArrayLock, LW_SHARED);
                 uint8 flags = ProcGlobal->statusFlags[proc->pgxactoff];
                 int pid = proc->pid;
@@ -282,6 +294,17 @@ bool wait_for_lockers(Oid relid, long timeout_ms) {
             return found;
         });
         if (holders == Holders::none) return true;
+        // A holder waits for this transaction to end, or for a lock it holds (a swap, or a
+        // refresh upgrading its lock, of a view this one re-creates): neither can go on, so
+        // this one stops at once rather than let both wait out every attempt.
+        if (holders == Holders::waiting_for_us)
+            throw Error(
+                sqlstate::serialization_failure,
+                fmt::format("relation {} is held by an operation that waits for this one", relid))
+                .detail(
+                    "Two operations each hold a lock the other needs exclusively, such as "
+                    "swaps of a view and of a view that depends on it.")
+                .hint("Retry the call.");
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                         deadline - std::chrono::steady_clock::now())
                         .count();

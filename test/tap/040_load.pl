@@ -547,7 +547,8 @@ sub in_crash_window {
     my ($c) = @_;
     for my $k (@kills, $crash ? ($crash) : ()) {
         my $end = ($k->{ready} // time()) + 3;
-        return 1 if $c->{t1} >= $k->{at} && $c->{t0} <= $end;
+        # The kill's time is taken after kill() returns; a client may see it a little earlier.
+        return 1 if $c->{t1} >= $k->{at} - 0.5 && $c->{t0} <= $end;
     }
     return 0;
 }
