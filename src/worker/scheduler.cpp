@@ -234,13 +234,15 @@ class SchedulerProcess {
                         return;
                     }
                     reap(store);
-                    if (check) {
-                        // Outside changes (ALTER EXTENSION UPDATE, direct writes) show in the
-                        // statistics' row counts; only then is anything read again.
+                    if (check || !seen_marker) {
+                        // Outside changes (ALTER EXTENSION UPDATE, direct writes, a restore's
+                        // COPY) show in the statistics' row counts; only then is anything read
+                        // again. The first reading is taken before the first load, in the same
+                        // round, so nothing written between the two goes unnoticed.
                         int64_t marker = store.tables_change_marker();
                         if (seen_marker && marker != *seen_marker) reload = queued = true;
                         seen_marker = marker;
-                        last_check = now;
+                        if (check) last_check = now;
                     }
                 });
                 if (dropped) {
