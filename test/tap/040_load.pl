@@ -395,8 +395,11 @@ my $next_sample = $start_at;
 my $logfile = $node->logfile;
 
 sub psql_value {
+    # undef when the server is restarting: psql then exits at once, and IPC::Run may die
+    # writing the query to its stdin (EPIPE).
     my ($q) = @_;
-    my ($ret, $out, $err) = $node->psql('postgres', $q);
+    my ($ret, $out, $err);
+    eval { ($ret, $out, $err) = $node->psql('postgres', $q); 1 } or return undef;
     return $ret == 0 ? $out : undef;
 }
 
