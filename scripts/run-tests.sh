@@ -65,6 +65,10 @@ suite_lint() {
     offenders=$(grep -rnE --include='*.cpp' --include='*.hpp' '#include "(worker|ops)/|#include "api' \
                 src/catalog src/boundary src/core || true)
     if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "layering: $offenders"; fi
+    # The code is clang-formatted (.clang-format), when the machine has clang-format.
+    if command -v clang-format >/dev/null; then
+        if make -s check-format >/dev/null 2>&1; then p=$((p + 1)); else f=$((f + 1)); echo "not clang-formatted: run make format"; fi
+    fi
     record lint $p $f
 }
 

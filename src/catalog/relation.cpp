@@ -280,8 +280,8 @@ IndexSlot index_slot(pg::Spi& spi, const RelationInfo& rel, const std::string& i
         WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name
           AND c.relname OPERATOR(pg_catalog.=) $2::pg_catalog.name
     )SQL",
-                      {pg::Param::text(rel.schema), pg::Param::text(index),
-                       pg::Param::oid(rel.oid), pg::Param::text_array(columns)});
+                      {pg::Param::text(rel.schema), pg::Param::text(index), pg::Param::oid(rel.oid),
+                       pg::Param::text_array(columns)});
     IndexSlot slot;
     if (r.empty()) return slot;
     slot.taken = true;

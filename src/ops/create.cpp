@@ -68,8 +68,9 @@ void create_body(Context& ctx, const CreateArgs& a) {
         // Nothing to change, so no per-view lock is taken (it would be held until the caller's
         // transaction ends and make other sessions' operations on the view skip).
         bool managed = existing && ctx.store.find_by_relid(existing->oid);
-        ctx.skip(existing ? (managed ? "already exists" : "materialized view exists but is not managed")
-                          : "definition exists; the view is missing");
+        ctx.skip(existing
+                     ? (managed ? "already exists" : "materialized view exists but is not managed")
+                     : "definition exists; the view is missing");
         ctx.response.set("hint",
                          existing && !managed
                              ? "Use matviews.adopt() to manage it, or force => true to rebuild it."
@@ -143,8 +144,9 @@ void adopt_body(Context& ctx, const AdoptArgs& a) {
         ctx.skip("already managed");
         return;
     }
-    Json options = a.options ? validate_options(ctx.store, merge_options(Json::object(), *a.options))
-                             : Json::object();
+    Json options = a.options
+                       ? validate_options(ctx.store, merge_options(Json::object(), *a.options))
+                       : Json::object();
     if (a.unique_index_columns)
         ctx.response.set("index", create_unique_index(ctx, rel, *a.unique_index_columns));
     if (a.refresh_strategy == "concurrent" &&

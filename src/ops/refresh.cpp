@@ -21,8 +21,8 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
     if (!target) return;
     const catalog::RelationInfo& rel = *target->rel;
     const auto& def = target->def;
-    std::string strategy = a.strategy ? *a.strategy
-                                      : (def ? def->refresh_strategy : std::string("regular"));
+    std::string strategy =
+        a.strategy ? *a.strategy : (def ? def->refresh_strategy : std::string("regular"));
     ctx.request.set("strategy", strategy);
     ctx.strategy = strategy;
 

@@ -19,7 +19,7 @@ void take_exclusive_locks(Context& ctx, const std::vector<Oid>& relations, const
 // taken the per-view lock. Updates the definition's query when new_sql is given. Returns the
 // new relation's OID, to which the definition and queued runs have moved.
 Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
-               const std::optional<catalog::Definition>& def,
-               const std::optional<std::string>& new_sql);
+              const std::optional<catalog::Definition>& def,
+              const std::optional<std::string>& new_sql);
 
 }  // namespace mv::ops
