@@ -198,8 +198,6 @@ class Store {
     std::vector<Interrupted> interrupted_runs(int64_t since);
     // A finished job's run: its status and finish time (TimePoint).
     std::optional<std::pair<std::string, int64_t>> run_outcome(int64_t run_id);
-    std::vector<ScheduledRow> scheduled_definitions();
-    std::vector<QueuedRunRow> queued_runs();
     void prune_runs(double retention_s);
     void write_next_run_times(const std::vector<std::pair<int64_t, std::optional<int64_t>>>& next);
     // An interval in microseconds.

@@ -138,64 +138,9 @@ std::optional<std::pair<std::string, int64_t>> Store::run_outcome(int64_t run_id
                           static_cast<int64_t>(r.first()[1].as_double()));
 }
 
-std::vector<ScheduledRow> Store::scheduled_definitions() {
-    // Every scheduled definition bound to a relation, with its run history.
-    AsExtensionOwner as;
-    auto r = spi_.exec(R"SQL(
-        SELECT d.id, pg_catalog.format('%I.%I', d.schema_name, d.view_name), d.schedule,
-               d.enabled, d.options, d.consecutive_failures,
-               (SELECT pg_catalog.date_part('epoch', pg_catalog.max(r.started_at))
-                       OPERATOR(pg_catalog.*) 1000000::pg_catalog.float8
-                  FROM matviews.runs r WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
-                   AND r.trigger OPERATOR(pg_catalog.=) 'schedule'),
-               (SELECT pg_catalog.date_part('epoch', pg_catalog.max(r.finished_at))
-                       OPERATOR(pg_catalog.*) 1000000::pg_catalog.float8
-                  FROM matviews.runs r WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
-                   AND r.operation OPERATOR(pg_catalog.=) ANY ('{refresh,swap,create}'::pg_catalog.text[])
-                   AND r.status OPERATOR(pg_catalog.=) ANY ('{success,failed}'::pg_catalog.text[]))
-        FROM matviews.definitions d
-        WHERE d.schedule IS NOT NULL AND d.relid IS NOT NULL
-    )SQL");
-    std::vector<ScheduledRow> out;
-    for (const auto& row : r.rows) {
-        if (row[0].is_null() || row[2].is_null()) continue;
-        ScheduledRow s;
-        s.id = row[0].as_int();
-        s.view = row[1].text().value_or("");
-        s.schedule = row[2].as_string();
-        s.enabled = row[3].is_null() || row[3].as_bool();
-        s.options = row[4].is_null() ? Json::object() : row[4].as_json();
-        s.consecutive_failures = row[5].is_null() ? 0 : static_cast<int>(row[5].as_int());
-        if (auto t = opt_time(row[6])) s.last_started = *t;
-        if (auto t = opt_time(row[7])) s.last_finished = *t;
-        out.push_back(std::move(s));
-    }
-    return out;
-}
-
-std::vector<QueuedRunRow> Store::queued_runs() {
-    AsExtensionOwner as;
-    auto r = spi_.exec(R"SQL(
-        SELECT r.id, r.view, r.definition_id, r.relid::pg_catalog.oid,
-               pg_catalog.date_part('epoch', COALESCE(r.run_at, r.started_at, pg_catalog.now()))
-               OPERATOR(pg_catalog.*) 1000000::pg_catalog.float8
-        FROM matviews.runs r WHERE r.status OPERATOR(pg_catalog.=) 'queued' ORDER BY r.id
-    )SQL");
-    std::vector<QueuedRunRow> out;
-    for (const auto& row : r.rows) {
-        QueuedRunRow q;
-        q.id = row[0].as_int();
-        q.view = row[1].text().value_or("");
-        if (!row[2].is_null()) q.definition_id = row[2].as_int();
-        q.relid = row[3].is_null() ? InvalidOid : static_cast<Oid>(row[3].as_int());
-        q.due = static_cast<int64_t>(row[4].as_double());
-        out.push_back(std::move(q));
-    }
-    return out;
-}
-
 std::vector<Store::ScheduledEntry> Store::scheduler_definitions() {
-    // scheduled_definitions' rows, each converted on its own, with the relation's owner.
+    // Every scheduled definition bound to a relation, with its run history and the relation's
+    // owner; each row converted on its own.
     AsExtensionOwner as;
     auto r = spi_.exec(R"SQL(
         SELECT d.id, pg_catalog.format('%I.%I', d.schema_name, d.view_name), d.schedule,

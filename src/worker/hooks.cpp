@@ -39,21 +39,20 @@ bool has_createdb() {
     return result;
 }
 
-bool is_template(Oid db) {
-    HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(db));
-    if (!HeapTupleIsValid(tuple)) return false;
-    bool result = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple))->datistemplate;
-    ReleaseSysCache(tuple);
-    return result;
-}
+struct DatabaseFacts {
+    bool is_template = false;
+    Oid tablespace = InvalidOid;  // movedb returns at once, seeing no one, when nothing moves
+};
 
-Oid current_tablespace(Oid db) {
-    // movedb returns at once, without looking for other sessions, when nothing moves.
+DatabaseFacts database_facts(Oid db) {
+    DatabaseFacts facts;
     HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(db));
-    if (!HeapTupleIsValid(tuple)) return InvalidOid;
-    Oid result = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple))->dattablespace;
+    if (!HeapTupleIsValid(tuple)) return facts;
+    auto* form = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple));
+    facts.is_template = form->datistemplate;
+    facts.tablespace = form->dattablespace;
     ReleaseSysCache(tuple);
-    return result;
+    return facts;
 }
 
 const char* option_value(List* options, const char* name) {
@@ -68,7 +67,7 @@ const char* option_value(List* options, const char* name) {
 Oid dropped_database(DropdbStmt* stmt) {
     // dropdb: owner, not a template, not the current database.
     Oid db = get_database_oid(stmt->dbname, true);
-    if (!OidIsValid(db) || db == MyDatabaseId || is_template(db)) return InvalidOid;
+    if (!OidIsValid(db) || db == MyDatabaseId || database_facts(db).is_template) return InvalidOid;
     return pg_database_ownercheck(db, GetUserId()) ? db : InvalidOid;
 }
 
@@ -89,7 +88,7 @@ Oid moved_database(AlterDatabaseStmt* stmt) {
     if (!OidIsValid(db) || db == MyDatabaseId) return InvalidOid;
     if (!pg_database_ownercheck(db, GetUserId())) return InvalidOid;
     Oid space = get_tablespace_oid(tablespace, true);
-    if (!OidIsValid(space) || space == current_tablespace(db)) return InvalidOid;
+    if (!OidIsValid(space) || space == database_facts(db).tablespace) return InvalidOid;
     return pg_tablespace_aclcheck(space, GetUserId(), ACL_CREATE) == ACLCHECK_OK ? db : InvalidOid;
 }
 
@@ -100,7 +99,8 @@ Oid copied_database(CreatedbStmt* stmt) {
     if (OidIsValid(get_database_oid(stmt->dbname, true))) return InvalidOid;
     Oid db = get_database_oid(name, true);
     if (!OidIsValid(db)) return InvalidOid;
-    return is_template(db) || pg_database_ownercheck(db, GetUserId()) ? db : InvalidOid;
+    return database_facts(db).is_template || pg_database_ownercheck(db, GetUserId()) ? db
+                                                                                     : InvalidOid;
 }
 
 Oid database_needing_exclusive_use(Node* stmt, ProcessUtilityContext context) {
