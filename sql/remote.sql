@@ -349,6 +349,10 @@ SELECT r->>'status' AS status, r->'response'->'sql'->>0 AS statement
 FROM matviews.create('mv_remote_ext', 'SELECT count(*) AS n FROM events', source => 'mvtest_remote') r;
 SELECT * FROM mv_remote_ext;
 SELECT r->>'status' AS status FROM matviews.refresh('mv_remote_ext') r;
+-- A remote view cannot be watched (0A000): changes in the other database fire no trigger here.
+SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message,
+       r->'error'->>'hint' AS hint
+FROM matviews.watch('mv_remote_ext') r;
 SELECT r->>'status' AS status FROM matviews.delete('mv_remote_ext') r;
 
 -- Cleanup: the servers, the second database, then the role.

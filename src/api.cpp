@@ -1,6 +1,7 @@
 // The SQL API: one C entry point per matviews.* function. Each decodes its arguments, calls the
 // operation and returns the jsonb response; everything runs under the entry guard.
 #include "boundary/args.hpp"
+#include "boundary/capture.hpp"
 #include "boundary/wakeup.hpp"
 #include "catalog/store.hpp"
 #include "ops/ops.hpp"
@@ -8,6 +9,8 @@
 
 extern "C" {
 #include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "utils/rel.h"
 }
 
 using namespace mv;
@@ -83,6 +86,28 @@ MV_FUNCTION(matviews_unschedule) {
     return pg::return_jsonb(ops::unschedule(arg_text(fcinfo, 0)));
 }
 
+MV_FUNCTION(matviews_watch) {
+    // matviews.watch(name, min_interval)
+    return pg::return_jsonb(ops::watch(arg_text(fcinfo, 0), arg_text(fcinfo, 1)));
+}
+
+MV_FUNCTION(matviews_unwatch) {
+    // matviews.unwatch(name)
+    return pg::return_jsonb(ops::unwatch(arg_text(fcinfo, 0)));
+}
+
+MV_FUNCTION(matviews_on_change) {
+    // The statement trigger on a watched table: notes the table in this backend; the commit
+    // hands it to the worker (boundary/capture.hpp). No table is written, no lock taken.
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    "matviews._on_change() is a trigger function")
+            .hint("matviews.watch() puts it on the tables a watched view reads.");
+    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    pg::note_change(RelationGetRelid(data->tg_relation));
+    return PointerGetDatum(nullptr);  // an AFTER trigger's result is ignored, but must not be null
+}
+
 MV_FUNCTION(matviews_wait) {
     // matviews.wait(run_id, timeout)
     auto run_id = pg::arg_int8(fcinfo, 0);
@@ -120,13 +145,16 @@ MV_FUNCTION(matviews_on_sql_drop) {
 }
 
 MV_FUNCTION(matviews_on_ddl_end) {
-    // The ddl_command_end event trigger: RENAME, SET SCHEMA and OWNER TO are followed.
+    // The ddl_command_end event trigger: RENAME, SET SCHEMA and OWNER TO are followed, and so
+    // are new partitions of watched tables and replaced views under watched views.
     if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
         throw Error(sqlstate::object_not_in_prerequisite_state,
                     "matviews._on_ddl_end() is an event trigger function");
     pg::Spi spi;
     catalog::Store store(spi);
-    if (store.extension_installed()) store.sync_relation_names();
+    if (!store.extension_installed()) PG_RETURN_NULL();
+    store.sync_relation_names();
+    store.follow_watched_ddl();
     PG_RETURN_NULL();
 }
 

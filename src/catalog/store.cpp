@@ -15,7 +15,7 @@ constexpr const char* kDefinitionColumns =
     "refresh_strategy, unique_index_columns, options, enabled, "
     "owner::pg_catalog.text, "
     "schedule, source, watch_min_interval::pg_catalog.text, consecutive_failures, "
-    "relid::pg_catalog.oid";
+    "relid::pg_catalog.oid, stale, pending_changes, change_seq";
 
 Definition definition_from(const pg::Row& row) {
     // Builds a Definition from a row of kDefinitionColumns.
@@ -35,6 +35,9 @@ Definition definition_from(const pg::Row& row) {
     d.watch_min_interval = row[12].text();
     d.consecutive_failures = row[13].is_null() ? 0 : static_cast<int>(row[13].as_int());
     d.relid = row[14].is_null() ? InvalidOid : static_cast<Oid>(row[14].as_int());
+    d.stale = !row[15].is_null() && row[15].as_bool();
+    d.pending_changes = row[16].is_null() ? 0 : row[16].as_int();
+    d.change_seq = row[17].is_null() ? 0 : row[17].as_int();
     return d;
 }
 
@@ -164,20 +167,30 @@ void Store::remove(int64_t id) {
 
 void Store::detach(int64_t id) {
     // relid NULL; a detached definition with the same name is an error (23505) from the index.
+    // Its watch ends: the relations it followed may be gone too (the scheduler drops the
+    // triggers no watch needs).
     AsExtensionOwner as;
     spi_.exec(
-        "UPDATE matviews.definitions SET relid = NULL, next_run_at = NULL, updated_at = "
-        "pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
+        "UPDATE matviews.definitions SET relid = NULL, next_run_at = NULL, "
+        "watch_min_interval = NULL, watch_relids = NULL, stale = false, stale_since = NULL, "
+        "pending_changes = 0, updated_at = pg_catalog.now() WHERE id OPERATOR(pg_catalog.=) $1",
         {pg::Param::int8(id)});
     pg::wake_scheduler_at_commit(true);
 }
 
 void Store::rebind(Oid from, Oid to) {
-    // Definitions and unfinished runs follow the relation that replaced theirs.
+    // Definitions, the watches that read the relation, and unfinished runs follow the relation
+    // that replaced theirs.
     AsExtensionOwner as;
     spi_.exec(
         "UPDATE matviews.definitions SET relid = $2::pg_catalog.regclass "
         "WHERE relid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+        {pg::Param::oid(from), pg::Param::oid(to)});
+    spi_.exec(
+        "UPDATE matviews.definitions "
+        "SET watch_relids = pg_catalog.array_replace(watch_relids, $1::pg_catalog.regclass, "
+        "$2::pg_catalog.regclass) "
+        "WHERE $1::pg_catalog.regclass OPERATOR(pg_catalog.=) ANY (watch_relids)",
         {pg::Param::oid(from), pg::Param::oid(to)});
     spi_.exec(
         "UPDATE matviews.runs SET relid = $2::pg_catalog.regclass "
@@ -259,16 +272,34 @@ void Store::on_sql_drop() {
     if (!dropped.empty()) relations_dropped(dropped);
 }
 
-void Store::record_outcome(int64_t id, bool success) {
-    // Resets or increments consecutive_failures.
+void Store::record_outcome(int64_t id, bool success, const std::optional<WatchSeen>& seen) {
+    // Resets or increments consecutive_failures. A success with a watch read under the lock
+    // takes away what it saw: the view stays stale only if marks were applied after the read
+    // (their commits may be after the refresh's snapshot), and then since the read.
     AsExtensionOwner as;
+    if (!success) {
+        spi_.exec(
+            "UPDATE matviews.definitions SET consecutive_failures = "
+            "consecutive_failures OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) $1",
+            {pg::Param::int8(id)});
+        return;
+    }
+    if (!seen) {
+        spi_.exec(
+            "UPDATE matviews.definitions SET consecutive_failures = 0 "
+            "WHERE id OPERATOR(pg_catalog.=) $1",
+            {pg::Param::int8(id)});
+        return;
+    }
     spi_.exec(
-        success
-            ? "UPDATE matviews.definitions SET consecutive_failures = 0 "
-              "WHERE id OPERATOR(pg_catalog.=) $1"
-            : "UPDATE matviews.definitions SET consecutive_failures = "
-              "consecutive_failures OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(id)});
+        "UPDATE matviews.definitions SET consecutive_failures = 0, "
+        "pending_changes = pg_catalog.int8larger(pending_changes OPERATOR(pg_catalog.-) $3, 0), "
+        "stale = change_seq OPERATOR(pg_catalog.<>) $2, "
+        "stale_since = CASE WHEN change_seq OPERATOR(pg_catalog.=) $2 THEN NULL "
+        "ELSE pg_catalog.timestamptz_larger(COALESCE(stale_since, $4), $4) END "
+        "WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id), pg::Param::int8(seen->change_seq),
+         pg::Param::int8(seen->pending_changes), pg::Param::timestamptz(seen->at)});
 }
 
 int64_t Store::begin_run(const std::string& view, const std::string& operation,

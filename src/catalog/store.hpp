@@ -30,8 +30,37 @@ struct Definition {
     std::string owner;
     std::optional<std::string> schedule;
     std::optional<std::string> source;
-    std::optional<std::string> watch_min_interval;
+    std::optional<std::string> watch_min_interval;  // set: the view is watched
     int consecutive_failures = 0;
+    // Where the watch stands: stale since the first unrefreshed commit, the statements counted
+    // since the last refresh, and the number of marks the scheduler applied (change_seq).
+    bool stale = false;
+    int64_t pending_changes = 0;
+    int64_t change_seq = 0;
+};
+
+// What an operation read of its definition's watch under the view's lock: a refresh that
+// succeeds clears the marks it saw, and only those (Store::record_outcome).
+struct WatchSeen {
+    int64_t change_seq = 0;
+    int64_t pending_changes = 0;
+    int64_t at = 0;  // TimestampTz of the read: a later mark may be for a later commit
+};
+
+// A relation a watched view reads (Store::watch_sources).
+struct WatchSource {
+    Oid relid = InvalidOid;
+    char relkind = 0;    // r, p: gets the trigger; v: followed; m: an upstream managed view
+    std::string quoted;  // schema.name
+};
+
+// Changes to one relation the scheduler drained from shared memory, or leftovers for one
+// definition whose row was locked when they were applied.
+struct WatchMark {
+    Oid relid = InvalidOid;     // by relation (from shared memory)
+    int64_t definition_id = 0;  // or by definition (a leftover)
+    int64_t count = 0;
+    int64_t first_at = 0;  // TimestampTz
 };
 
 // A run as the runner finishes it.
@@ -107,8 +136,43 @@ class Store {
     // backend is replacing, go through relations_dropped. Nothing while matviews itself is
     // being dropped.
     void on_sql_drop();
-    // Counts consecutive failures of refresh-like runs.
-    void record_outcome(int64_t id, bool success);
+    // Counts consecutive failures of refresh-like runs. A success also clears the watch marks
+    // the refresh saw under its lock (seen); marks applied after them keep the view stale.
+    void record_outcome(int64_t id, bool success, const std::optional<WatchSeen>& seen);
+
+    // ---- watches (watch.cpp)
+    // Every relation the view's query reads, through plain views, partitions and inheritance
+    // children; managed views it reads are sources too, but not followed (their refresh is the
+    // change). 0A000 for a foreign table or a system catalog, whose changes fire no trigger.
+    std::vector<WatchSource> watch_sources(Oid view);
+    // Puts the statement trigger matviews_watch on every table among sources that lacks it, as
+    // the view's owner (`owner`), so PostgreSQL checks the owner's TRIGGER privilege (42501).
+    // A trigger of that name that is not matviews' own is an error (42710). Returns how many
+    // it created.
+    int install_watch_triggers(const std::vector<WatchSource>& sources, Oid owner,
+                               const std::string& owner_name);
+    // Sets or clears (min_interval nullopt) the watch of a definition and the relations it
+    // follows; a new watch starts stale, so the view is refreshed once.
+    void set_watch(int64_t id, const std::optional<std::string>& min_interval,
+                   const std::vector<Oid>& relids);
+    // Drops matviews_watch triggers that no watch needs any more (of `only`, or all), each only
+    // if its table can be locked at once (DROP TRIGGER takes ACCESS EXCLUSIVE); returns how
+    // many are left for later.
+    int drop_unused_watch_triggers(const std::optional<std::vector<Oid>>& only);
+    // The ddl_command_end event trigger: a watch that reads a relation this command created or
+    // altered (a new partition or child of a watched table, a replaced plain view) follows its
+    // sources again.
+    void follow_watched_ddl();
+    // The scheduler: applies marks (and, with all_watched, one to every watched view: the
+    // start of a scheduler, or more changes than shared memory could count). A definition
+    // whose row is locked (its refresh is committing) is skipped; its marks come back to be
+    // applied later.
+    std::vector<WatchMark> apply_watch_marks(const std::vector<WatchMark>& marks, bool all_watched);
+    // Queues a watch run for each stale, watched, enabled view without one, due when its last
+    // watch run started plus min_interval (now at the earliest); returns how many.
+    int64_t enqueue_watch_runs();
+    // Whether any definition is watched (the scheduler skips its watch step otherwise).
+    bool any_watched();
 
     // ---- runs
     // Inserts a run in state running, recorded for the caller; returns its id.

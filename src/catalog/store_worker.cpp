@@ -103,7 +103,7 @@ void Store::fail_run(int64_t run_id, const Json& error) {
     if (r.empty() || r.first()[0].is_null()) return;
     std::string operation = r.first()[1].text().value_or("");
     if (operation != "refresh" && operation != "swap") return;
-    record_outcome(r.first()[0].as_int(), false);
+    record_outcome(r.first()[0].as_int(), false, std::nullopt);
 }
 
 std::vector<Store::Interrupted> Store::interrupted_runs(int64_t since) {

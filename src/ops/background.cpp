@@ -7,6 +7,7 @@
 #include "core/schedule.hpp"
 #include "module.hpp"
 #include "boundary/args.hpp"
+#include "boundary/subxact.hpp"
 #include "ops/pipeline.hpp"
 #include "worker/shmem.hpp"
 
@@ -62,7 +63,90 @@ void unschedule_body(Context& ctx, const OptText& name) {
     ctx.store.update(def);
 }
 
+void watch_body(Context& ctx, const OptText& name, const OptText& min_interval) {
+    // Validate, then the pipeline; then the sources, their triggers (as the owner) and the
+    // watch, which starts stale so the view is refreshed once.
+    require_name(name);
+    if (!min_interval)
+        throw Error(sqlstate::null_value_not_allowed, "min_interval must not be null")
+            .hint("Pass an interval such as '1 second', or '0' to refresh as soon as possible.");
+    int64_t us = 0;
+    if (auto bad = pg::in_subtransaction([&] { us = ctx.store.interval_us(*min_interval); })) {
+        if (pg::is_cancel(*bad)) throw Error(*bad);
+        throw Error(sqlstate::invalid_parameter_value,
+                    fmt::format("invalid min_interval \"{}\"", *min_interval))
+            .detail(bad->message)
+            .hint("Pass an interval such as '1 second', or '0' to refresh as soon as possible.");
+    }
+    if (us < 0)
+        throw Error(sqlstate::invalid_parameter_value,
+                    fmt::format("min_interval must not be negative: \"{}\"", *min_interval))
+            .hint("Pass an interval such as '1 second', or '0' to refresh as soon as possible.");
+    auto t = resolve_view(ctx, name, std::nullopt);
+    if (!t) return;
+    if (!t->def) throw_unmanaged(ctx.view);
+    const catalog::RelationInfo& rel = *t->rel;
+    if (t->def->source)
+        throw Error(sqlstate::feature_not_supported,
+                    fmt::format("cannot watch {}: its rows come from another database", ctx.view))
+            .detail(fmt::format("{} reads source \"{}\"; changes there fire no trigger in this "
+                                "database.",
+                                ctx.view, *t->def->source))
+            .hint(fmt::format("Refresh it on a schedule instead: matviews.schedule({}, "
+                              "'5 minutes').",
+                              pg::quote_literal(ctx.view)));
+    auto sources = ctx.store.watch_sources(rel.oid);
+    int created = ctx.store.install_watch_triggers(sources, rel.owner, rel.owner_name);
+    std::vector<Oid> relids;
+    std::vector<std::string> names;
+    for (const auto& s : sources) {
+        relids.push_back(s.relid);
+        names.push_back(s.quoted);
+    }
+    if (t->def->watch_min_interval)
+        ctx.response.set("previous_min_interval", *t->def->watch_min_interval);
+    ctx.store.set_watch(t->def->id, *min_interval, relids);
+    ctx.response.set("min_interval", *min_interval);
+    ctx.response.set("sources", Json::string_array(names));
+    ctx.response.set("triggers_created", created);
+    warn_if_no_worker(ctx);
+}
+
+void unwatch_body(Context& ctx, const OptText& name) {
+    // Clears the watch, then drops the triggers no watch needs any more (a table that is busy
+    // right now keeps its trigger until the worker removes it).
+    auto t = resolve_view(ctx, name, std::nullopt, Resolve{true, true});
+    if (!t) return;
+    if (!t->rel && !t->def)
+        throw Error(sqlstate::undefined_table,
+                    fmt::format("materialized view {} does not exist", ctx.view))
+            .hint("Check the name and search_path.");
+    if (!t->def) throw_unmanaged(ctx.view);
+    if (!t->def->watch_min_interval) {
+        ctx.skip("not watched");
+        return;
+    }
+    ctx.response.set("previous_min_interval", *t->def->watch_min_interval);
+    ctx.store.set_watch(t->def->id, std::nullopt, {});
+    int left = ctx.store.drop_unused_watch_triggers(std::nullopt);
+    if (left > 0) ctx.response.set("triggers_left_for_worker", left);
+}
+
 }  // namespace
+
+Json watch(const OptText& name, const OptText& min_interval) {
+    // watch: one recorded operation.
+    Operation op{"watch", raw_name(name)};
+    Json request = Json::object();
+    request.set("min_interval", min_interval ? Json(*min_interval) : Json());
+    return run(op, request, [&](Context& ctx) { watch_body(ctx, name, min_interval); });
+}
+
+Json unwatch(const OptText& name) {
+    // unwatch: one recorded operation.
+    Operation op{"unwatch", raw_name(name)};
+    return run(op, Json::object(), [&](Context& ctx) { unwatch_body(ctx, name); });
+}
 
 Json schedule(const OptText& name, const OptText& schedule) {
     // schedule: one recorded operation.

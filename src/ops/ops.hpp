@@ -65,6 +65,10 @@ struct EnqueueArgs {
 Json enqueue(const EnqueueArgs& args);
 Json schedule(const OptText& name, const OptText& schedule);
 Json unschedule(const OptText& name);
+// matviews.watch: the view is refreshed by the worker, with its own strategy, after a commit
+// changes a table it reads (at most once per min_interval). unwatch ends that.
+Json watch(const OptText& name, const OptText& min_interval);
+Json unwatch(const OptText& name);
 // Waits up to timeout_ms for a run to end; returns its outcome or current state.
 Json wait(int64_t run_id, int64_t timeout_ms);
 

@@ -1,6 +1,8 @@
 // The operation pipeline (see pipeline.hpp).
 #include "ops/pipeline.hpp"
 
+#include "boundary/args.hpp"
+
 namespace mv::ops {
 
 namespace {
@@ -53,7 +55,12 @@ Outcome lock_and_read(Context& ctx, Target& t, const Resolve& how) {
         rel = *now;
         check_rights(ctx, rel);
     }
-    if (t.def) ctx.definition_id = t.def->id;
+    if (t.def) {
+        ctx.definition_id = t.def->id;
+        if (how.lock)
+            ctx.watch_seen = catalog::WatchSeen{t.def->change_seq, t.def->pending_changes,
+                                                pg::current_timestamp()};
+    }
     return Outcome::locked;
 }
 

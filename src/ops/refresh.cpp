@@ -12,6 +12,15 @@ namespace mv::ops {
 
 namespace {
 
+bool skip_fresh_watch_run(Context& ctx, const std::string& trigger,
+                          const std::optional<catalog::Definition>& def) {
+    // A watch run finds its view fresh when another refresh (scheduled, manual) already took in
+    // every change since it was queued, or the watch ended.
+    if (trigger != "watch" || (def && def->stale)) return false;
+    ctx.skip(def && def->watch_min_interval ? "not stale" : "not watched");
+    return true;
+}
+
 void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Dependent>* cascade) {
     // The pipeline, then choose the strategy, count, refresh, count.
     RowCountStrategy rcs =
@@ -21,6 +30,7 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
     if (!target) return;
     const catalog::RelationInfo& rel = *target->rel;
     const auto& def = target->def;
+    if (skip_fresh_watch_run(ctx, a.trigger, def)) return;
     std::string strategy =
         a.strategy ? *a.strategy : (def ? def->refresh_strategy : std::string("regular"));
     ctx.request.set("strategy", strategy);
@@ -73,6 +83,7 @@ void swap_body(Context& ctx, const SwapArgs& a) {
     ctx.strategy = "swap";
     auto target = resolve_view(ctx, a.name, a.relid);
     if (!target) return;
+    if (skip_fresh_watch_run(ctx, a.trigger, target->def)) return;
     const catalog::RelationInfo& rel = *target->rel;
     ctx.row_count_before = ctx.count_rows(rel, rcs);
     ViewTimeouts timeouts(target->def ? target->def->options : Json::object());

@@ -160,7 +160,7 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
     if (op.counts_as_refresh && ctx.definition_id && outcome.status != "skipped")
         // A call refused for lack of privileges says nothing about the view's health.
         if (!failure || failure->sqlstate != sqlstate::insufficient_privilege)
-            store.record_outcome(*ctx.definition_id, !failure);
+            store.record_outcome(*ctx.definition_id, !failure, ctx.watch_seen);
 
     Json out = Json::object();
     out.set("status", failure ? "error" : ctx.status);

@@ -54,6 +54,8 @@ class Context {
     std::optional<int64_t> answer_run_id;
     bool coalesced = false;                // answer_run_id is a run queued earlier (enqueue)
     std::optional<int64_t> queued_run_id;  // the background run this operation executes
+    // The definition's watch as the pipeline read it under the view's lock (refresh, swap).
+    std::optional<catalog::WatchSeen> watch_seen;
 
     // Runs a statement as the caller and lists it in response.sql.
     void execute(const std::string& sql);

@@ -13,6 +13,8 @@
 // subtransaction: a failure anywhere leaves the old view.
 #include "ops/swap.hpp"
 
+#include "boundary/capture.hpp"
+
 #include "boundary/scopes.hpp"
 #include "boundary/subxact.hpp"
 #include "catalog/clone.hpp"
@@ -380,9 +382,12 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
             ctx.execute(fmt::format("ALTER INDEX {} RENAME TO {}",
                                     pg::quote_qualified(rel.schema, from), pg::quote_ident(to)));
         ctx.store.rebind(rel.oid, tmp_oid);
+        // Views watching these relations learn of their new contents when this commits.
+        pg::note_change(tmp_oid);
         for (const auto& d : deps) {
             Oid recreated = recreate_dependent(ctx, d, rel.quoted);
             ctx.store.rebind(d.rel.oid, recreated);
+            pg::note_change(recreated);
         }
     }
 

@@ -6,9 +6,12 @@
 // CREATEDB, the current database, inside a transaction block, a name that does not exist or is
 // taken) must not stop anybody's background work. Anything refused later than that point
 // (other users' sessions, a failed copy) pauses the scheduler for at most its pause window.
+// After the statement, a REFRESH MATERIALIZED VIEW that ran is noted as a change for watches.
 #include "worker/hooks.hpp"
 
 #include "worker/shmem.hpp"
+
+#include "boundary/capture.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -17,6 +20,7 @@ extern "C" {
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/tablespace.h"
+#include "catalog/namespace.h"
 #include "miscadmin.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -133,6 +137,13 @@ extern "C" void matviews_process_utility(PlannedStmt* pstmt, const char* query, 
         prev_utility_hook(pstmt, query, read_only_tree, context, params, env, dest, qc);
     else
         standard_ProcessUtility(pstmt, query, read_only_tree, context, params, env, dest, qc);
+    // A REFRESH that PostgreSQL carried out is a change to the views that read this one (a
+    // watch's cascade); it counts when the transaction commits (boundary/capture.hpp).
+    if (IsA(pstmt->utilityStmt, RefreshMatViewStmt)) {
+        auto* refresh = reinterpret_cast<RefreshMatViewStmt*>(pstmt->utilityStmt);
+        Oid relid = RangeVarGetRelid(refresh->relation, NoLock, true);
+        if (OidIsValid(relid)) pg::note_change(relid);
+    }
 }
 
 }  // namespace

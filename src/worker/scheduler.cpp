@@ -225,7 +225,9 @@ class SchedulerProcess {
             bool reload = version != seen_version || now - last_reload > 10 * 60 * kSecond;
             bool queued = wakes != seen_wakes;
             bool dropped = false;
-            if (ended || check || prune || recover_now || reload || queued) {
+            const bool watch = collect_changes() || reload || (watching_ && ended);
+            const bool collect = reload || (triggers_left_ > 0 && check);
+            if (ended || check || prune || recover_now || reload || queued || watch) {
                 // Each part in its own transaction, so that one failing never holds back the
                 // others (the definitions and the queued runs above all).
                 attempt([&](catalog::Store& store) {
@@ -254,6 +256,12 @@ class SchedulerProcess {
                     seen_version = version;
                     last_reload = now;
                 }
+                // Before the queued runs are loaded, so the watch runs it queues start now.
+                if (watch && watch_step()) queued = true;
+                if (collect)
+                    attempt([&](catalog::Store& store) {
+                        triggers_left_ = store.drop_unused_watch_triggers(std::nullopt);
+                    });
                 if (queued && attempt([&](catalog::Store& store) { load_queued(store); }))
                     seen_wakes = wakes;
                 if (prune && attempt([&](catalog::Store& store) {
@@ -277,6 +285,8 @@ class SchedulerProcess {
             wake_at = std::min(wake_at, last_check + check_every);
             if (settings.runs_retention_s > 0)
                 wake_at = std::min(wake_at, last_prune + prune_every());
+            // Marks a locked definition row held back: its refresh is committing right now.
+            if (!leftover_.empty()) wake_at = std::min(wake_at, pg::now() + 20 * kMillisecond);
             write_next_run_times();
             Duration left = std::max<Duration>(0, wake_at - pg::now());
             long nap_ms = static_cast<long>((left + kMillisecond - 1) / kMillisecond);
@@ -378,6 +388,44 @@ class SchedulerProcess {
             pg::call([&] { pfree(h); });  // the handle is ours to free once the job is gone
             it = launcher_.running.erase(it);
         }
+    }
+
+    bool collect_changes() {
+        // Takes the changes writers committed since the last round from shared memory (no
+        // transaction); whether any mark waits to be applied.
+        bool overflow = false;
+        for (const Change& c : drain_changes(g_database, &overflow)) {
+            catalog::WatchMark& m = undrained_[c.relid];
+            m.relid = c.relid;
+            m.count += static_cast<int64_t>(c.count);
+            if (m.first_at == 0 || c.first_at < m.first_at) m.first_at = c.first_at;
+        }
+        if (overflow) mark_all_ = true;
+        return !undrained_.empty() || !leftover_.empty() || mark_all_;
+    }
+
+    bool watch_step() {
+        // Applies the marks to the definitions that watch the changed relations, then queues a
+        // watch run for each stale view without one; whether any run was queued. Marks stay
+        // here until their transaction commits, so a failed round loses none.
+        std::vector<catalog::WatchMark> marks;
+        for (const auto& [relid, m] : undrained_) marks.push_back(m);
+        for (const auto& m : leftover_) marks.push_back(m);
+        std::vector<catalog::WatchMark> left;
+        int64_t queued = 0;
+        bool watching = watching_;
+        if (!attempt([&](catalog::Store& store) {
+                store.relax_commit();  // a crash marks every watched view stale again anyway
+                left = store.apply_watch_marks(marks, mark_all_);
+                queued = store.enqueue_watch_runs();
+                watching = store.any_watched();
+            }))
+            return false;
+        undrained_.clear();
+        leftover_ = std::move(left);
+        mark_all_ = false;
+        watching_ = watching;
+        return queued > 0;
     }
 
     void load_definitions(catalog::Store& store) {
@@ -509,6 +557,14 @@ class SchedulerProcess {
     std::map<sched::ViewId, std::optional<TimePoint>> written_next_;
     std::map<sched::ViewId, std::string> bad_rows_;  // definitions skipped, with the reason logged
     std::set<int64_t> bad_queued_;                   // queued runs skipped (logged once)
+    // Watches: changes drained from shared memory and not yet applied, marks for definitions
+    // whose row was locked, and whether every watched view is to be marked (at start, since a
+    // crash or a restart loses what shared memory held; or after an overflow).
+    std::map<Oid, catalog::WatchMark> undrained_;
+    std::vector<catalog::WatchMark> leftover_;
+    bool mark_all_ = true;
+    bool watching_ = true;    // any definition watched (as of the last watch step)
+    int triggers_left_ = -1;  // unused watch triggers a busy table kept (-1: not looked yet)
 };
 
 bool extension_installed() {

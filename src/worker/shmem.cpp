@@ -1,12 +1,16 @@
-// Shared state of the background processes (see shmem.hpp). A spinlock guards every field; the
-// critical sections only copy values. Latches are set outside the lock.
+// Shared state of the background processes (see shmem.hpp). A spinlock guards every field but
+// the change slots; the critical sections only copy values. Latches are set outside the lock.
+// The change slots of watched views are lock-free (atomics only), since every commit that wrote
+// a watched table touches them: a writer never waits for another writer or for the scheduler.
 #include "worker/shmem.hpp"
 
+#include "boundary/capture.hpp"
 #include "boundary/wakeup.hpp"
 
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -49,6 +53,23 @@ struct JobEntry {
     Oid owner;
 };
 
+// Changes to one watched relation committed since the scheduler last drained them. key: 0 free,
+// 1 being recycled by the scheduler, relid + 2 in use.
+struct ChangeSlot {
+    pg_atomic_uint64 key;
+    pg_atomic_uint64 count;     // statements
+    pg_atomic_uint64 first_at;  // TimestampTz of the first commit counted, 0 unknown
+};
+constexpr int kChangeSlots = 128;  // per database: relations changed between two drains
+constexpr uint64 kKeyFree = 0;
+constexpr uint64 kKeyBusy = 1;
+
+// The change slots of the database in dbs[i], and whether more relations changed than fit.
+struct DbChanges {
+    pg_atomic_uint32 overflow;
+    ChangeSlot slots[kChangeSlots];
+};
+
 struct SharedState {
     slock_t mutex;
     int launcher_pid;
@@ -57,6 +78,7 @@ struct SharedState {
     uint64 next_ticket;
     DbSlot dbs[kMaxDatabases];
     JobEntry jobs[kMaxJobs];
+    DbChanges changes[kMaxDatabases];  // by the index of the database's slot in dbs
 };
 
 SharedState* shared = nullptr;
@@ -78,6 +100,14 @@ extern "C" void matviews_startup_shmem() {
     if (!found) {
         memset(shared, 0, sizeof(SharedState));
         SpinLockInit(&shared->mutex);
+        for (auto& db : shared->changes) {
+            pg_atomic_init_u32(&db.overflow, 0);
+            for (auto& c : db.slots) {
+                pg_atomic_init_u64(&c.key, kKeyFree);
+                pg_atomic_init_u64(&c.count, 0);
+                pg_atomic_init_u64(&c.first_at, 0);
+            }
+        }
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -92,7 +122,86 @@ DbSlot* find_slot(Oid dboid, bool create) {
     if (!create || free_slot == nullptr) return nullptr;
     memset(free_slot, 0, sizeof(DbSlot));
     free_slot->dboid = dboid;
+    // No writer of the database that had this slot is left (it was dropped): start clean.
+    DbChanges& db = shared->changes[free_slot - shared->dbs];
+    pg_atomic_write_u32(&db.overflow, 0);
+    for (auto& c : db.slots) {
+        pg_atomic_write_u64(&c.key, kKeyFree);
+        pg_atomic_write_u64(&c.count, 0);
+        pg_atomic_write_u64(&c.first_at, 0);
+    }
     return free_slot;
+}
+
+// This backend's database's slot index, found once under the mutex (a connected backend's
+// database keeps its slot); -1 when there is none and no free one.
+int my_db_index() {
+    static int index = -1;
+    static Oid for_db = InvalidOid;
+    if (index >= 0 && for_db == MyDatabaseId) return index;
+    SpinLockAcquire(&shared->mutex);
+    DbSlot* s = find_slot(MyDatabaseId, true);
+    index = s ? static_cast<int>(s - shared->dbs) : -1;
+    SpinLockRelease(&shared->mutex);
+    for_db = MyDatabaseId;
+    return index;
+}
+
+int db_index(Oid dboid) {
+    // Any database's slot index, under the mutex (the scheduler's side).
+    SpinLockAcquire(&shared->mutex);
+    DbSlot* s = find_slot(dboid, true);
+    int index = s ? static_cast<int>(s - shared->dbs) : -1;
+    SpinLockRelease(&shared->mutex);
+    return index;
+}
+
+uint32 slot_hash(Oid relid) {
+    return (relid * 2654435761u) % kChangeSlots;
+}
+
+bool add_change(DbChanges& db, Oid relid, uint32 n, TimestampTz at) {
+    // Finds or claims the relation's slot and counts n; false when every slot is taken. After
+    // counting it checks the slot is still the relation's: the scheduler may have recycled it
+    // in between, and then counts again elsewhere (a change is counted twice, never lost).
+    const uint64 key = static_cast<uint64>(relid) + 2;
+    for (;;) {
+        ChangeSlot* slot = nullptr;
+        for (uint32 i = 0, h = slot_hash(relid); i < kChangeSlots && slot == nullptr; i++) {
+            ChangeSlot& c = db.slots[(h + i) % kChangeSlots];
+            uint64 k = pg_atomic_read_u64(&c.key);
+            if (k == kKeyFree) {
+                uint64 expected = kKeyFree;
+                if (pg_atomic_compare_exchange_u64(&c.key, &expected, key))
+                    k = key;
+                else
+                    k = expected;
+            }
+            if (k == key) slot = &c;
+        }
+        if (slot == nullptr) return false;
+        uint64 zero = 0;
+        (void)pg_atomic_compare_exchange_u64(&slot->first_at, &zero, static_cast<uint64>(at));
+        (void)pg_atomic_fetch_add_u64(&slot->count, n);
+        if (pg_atomic_read_u64(&slot->key) == key) return true;
+    }
+}
+
+void publish_now(Oid dboid, const Oid* relids, const uint32* counts, int n, bool overflow,
+                 TimestampTz commit_time) {
+    // The change publisher (boundary/capture.hpp), in a commit callback: count each relation in
+    // its slot, then set the scheduler's latch. The latch pointer is read without the mutex: a
+    // stale one (the scheduler just exited) only wakes a process for nothing, which latches
+    // allow.
+    if (shared == nullptr || dboid != MyDatabaseId) return;
+    int index = my_db_index();
+    if (index < 0) return;
+    DbChanges& db = shared->changes[index];
+    for (int i = 0; i < n && !overflow; i++)
+        if (!add_change(db, relids[i], counts[i], commit_time)) overflow = true;
+    if (overflow) pg_atomic_write_u32(&db.overflow, 1);
+    Latch* latch = *static_cast<Latch* volatile*>(&shared->dbs[index].scheduler_latch);
+    if (latch != nullptr) SetLatch(latch);
 }
 
 void wake_now(Oid dboid, bool definitions_changed) {
@@ -120,6 +229,38 @@ void install_shmem_hooks() {
     prev_startup_hook = shmem_startup_hook;
     shmem_startup_hook = matviews_startup_shmem;
     pg::set_commit_waker(pg::CommitWaker{wake_now, request_scheduler});
+    pg::set_change_publisher(publish_now);
+}
+
+std::vector<Change> drain_changes(Oid dboid, bool* overflow) {
+    // Takes every counted change: a slot that counted nothing since the last drain is recycled
+    // (marked busy first, so no writer claims it while its last counts are taken).
+    std::vector<Change> out;
+    *overflow = false;
+    if (!shared) return out;
+    int index = db_index(dboid);
+    if (index < 0) return out;
+    DbChanges& db = shared->changes[index];
+    *overflow = pg_atomic_exchange_u32(&db.overflow, 0) != 0;
+    TimestampTz now = GetCurrentTimestamp();
+    auto take = [&](uint64 key, ChangeSlot& c) {
+        uint64 n = pg_atomic_exchange_u64(&c.count, 0);
+        if (n == 0) return false;
+        auto at = static_cast<TimestampTz>(pg_atomic_exchange_u64(&c.first_at, 0));
+        out.push_back(Change{static_cast<Oid>(key - 2), n, at != 0 ? at : now});
+        return true;
+    };
+    for (auto& c : db.slots) {
+        uint64 key = pg_atomic_read_u64(&c.key);
+        if (key == kKeyFree || key == kKeyBusy) continue;
+        if (take(key, c)) continue;
+        uint64 expected = key;
+        if (!pg_atomic_compare_exchange_u64(&c.key, &expected, kKeyBusy)) continue;
+        (void)take(key, c);
+        pg_atomic_write_u64(&c.first_at, 0);
+        pg_atomic_write_u64(&c.key, kKeyFree);
+    }
+    return out;
 }
 
 bool preloaded() {

@@ -2,7 +2,8 @@
 // launcher's latch, one slot per database served by a scheduler (with the scheduler being
 // started, so it attaches once), the cluster-wide table of running jobs (by database and owner,
 // for max_workers and max_workers_per_owner), the turn of databases waiting for a free job, and
-// the commit-time wake-ups that backends send to schedulers.
+// the commit-time wake-ups that backends send to schedulers, and the changes committed to watched
+// relations (lock-free; see drain_changes).
 #pragma once
 
 #include "boundary/guard.hpp"
@@ -74,6 +75,18 @@ void release_job(int entry);
 // The scheduler has nothing it could start waiting any more: hands its ticket back.
 void stop_waiting(Oid dboid);
 int running_jobs();
+
+// Changes committed to one relation since the last drain: `count` statements, the first of them
+// committed at `first_at` (TimestampTz).
+struct Change {
+    Oid relid;
+    uint64_t count;
+    int64_t first_at;
+};
+// Scheduler side: takes the changes committed in dboid since the last call (each writer's commit
+// counts its relations with atomics and sets the scheduler's latch). *overflow: more relations
+// changed than could be counted one by one; every watched view must be treated as changed.
+std::vector<Change> drain_changes(Oid dboid, bool* overflow);
 
 // Backend side: ask the launcher to start a scheduler for this database now (CREATE EXTENSION).
 void request_scheduler(Oid dboid);

@@ -1,0 +1,398 @@
+// The catalog side of watches (see store.hpp, "watches"): which relations a view reads, the
+// statement triggers on its tables, the marks the scheduler applies to definitions when those
+// tables change, and the watch runs it queues. A writer never runs any of this: its trigger only
+// notes the table in its own backend (boundary/capture.hpp).
+#include "catalog/store.hpp"
+#include "catalog/store_internal.hpp"
+
+#include "boundary/scopes.hpp"
+#include "catalog/relation.hpp"
+#include "boundary/subxact.hpp"
+#include "boundary/wakeup.hpp"
+
+namespace mv::catalog {
+
+namespace {
+
+constexpr const char* kTriggerName = "matviews_watch";
+
+// matviews' own trigger function, as a regprocedure the catalogs compare with tgfoid.
+constexpr const char* kOurFunction = "'matviews._on_change()'::pg_catalog.regprocedure";
+
+std::string int_array(const std::vector<int64_t>& v) {
+    // An array parameter as text; the statement casts it.
+    std::string text = "{";
+    for (size_t i = 0; i < v.size(); i++) text += (i ? "," : "") + std::to_string(v[i]);
+    return text + "}";
+}
+
+[[noreturn]] void throw_catalog_source(const std::string& quoted) {
+    throw Error(sqlstate::feature_not_supported,
+                fmt::format("cannot watch a view that reads the system catalog {}", quoted))
+        .detail("Changes to system catalogs fire no triggers, so a watch would never see them.")
+        .hint("Refresh it on a schedule instead (matviews.schedule).");
+}
+
+}  // namespace
+
+std::vector<WatchSource> Store::watch_sources(Oid view) {
+    // pg_depend from each rewrite rule to the relations it reads, recursively through plain
+    // views, and pg_inherits from each table to its partitions and children. UNION keeps one row
+    // per (relation, depth); the depth cap stops a cycle of plain views.
+    auto r = spi_.exec(R"SQL(
+        WITH RECURSIVE src(oid, depth) AS (
+            SELECT d.refobjid, 1
+            FROM pg_catalog.pg_rewrite rw
+            JOIN pg_catalog.pg_depend d
+              ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+             AND d.objid OPERATOR(pg_catalog.=) rw.oid
+             AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+            WHERE rw.ev_class OPERATOR(pg_catalog.=) $1 AND d.refobjid OPERATOR(pg_catalog.<>) $1
+          UNION
+            SELECT nxt.oid, src.depth OPERATOR(pg_catalog.+) 1
+            FROM src
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) src.oid
+            CROSS JOIN LATERAL (
+                SELECT d.refobjid AS oid
+                FROM pg_catalog.pg_rewrite rw
+                JOIN pg_catalog.pg_depend d
+                  ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                 AND d.objid OPERATOR(pg_catalog.=) rw.oid
+                 AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                WHERE c.relkind OPERATOR(pg_catalog.=) 'v'
+                  AND rw.ev_class OPERATOR(pg_catalog.=) c.oid
+                  AND d.refobjid OPERATOR(pg_catalog.<>) c.oid
+              UNION ALL
+                SELECT i.inhrelid FROM pg_catalog.pg_inherits i
+                WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.char[])
+                  AND i.inhparent OPERATOR(pg_catalog.=) c.oid
+            ) nxt
+            WHERE src.depth OPERATOR(pg_catalog.<) 100
+        )
+        SELECT DISTINCT c.oid, c.relkind::pg_catalog.text,
+               pg_catalog.format('%I.%I', n.nspname, c.relname),
+               c.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
+        FROM src
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) src.oid
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}'::pg_catalog.char[])
+        ORDER BY 1
+    )SQL",
+                       {pg::Param::oid(view)});
+    std::vector<WatchSource> out;
+    std::vector<int64_t> rules_of{static_cast<int64_t>(view)};
+    for (const auto& row : r.rows)
+        if (row[1].as_string() == "v") rules_of.push_back(row[0].as_int());
+    // PostgreSQL records no dependency on a pinned catalog (pg_class, ...): those are found in
+    // the rules' range tables themselves.
+    auto pinned = spi_.exec(R"SQL(
+        SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+        FROM pg_catalog.pg_rewrite rw
+        CROSS JOIN LATERAL pg_catalog.regexp_matches(rw.ev_action::pg_catalog.text,
+                                                     ':relid (\d+)', 'g') m
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m[1]::pg_catalog.oid
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        WHERE rw.ev_class OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+          AND c.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
+        ORDER BY 1 LIMIT 1
+    )SQL",
+                            {pg::Param::text(int_array(rules_of))});
+    if (!pinned.empty()) throw_catalog_source(pinned.first()[0].as_string());
+    for (const auto& row : r.rows) {
+        WatchSource s;
+        s.relid = static_cast<Oid>(row[0].as_int());
+        s.relkind = row[1].as_string().empty() ? '?' : row[1].as_string()[0];
+        s.quoted = row[2].as_string();
+        if (row[3].as_bool()) throw_catalog_source(s.quoted);
+        if (s.relkind == 'f')
+            throw Error(
+                sqlstate::feature_not_supported,
+                fmt::format("cannot watch a view that reads the foreign table {}", s.quoted))
+                .detail(
+                    "Changes to a foreign table happen on another server, where no trigger of "
+                    "this database sees them.")
+                .hint("Refresh it on a schedule instead (matviews.schedule).");
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+int Store::install_watch_triggers(const std::vector<WatchSource>& sources, Oid owner,
+                                  const std::string& owner_name) {
+    // For each table: ours already there, someone else's of that name (42710), or create it as
+    // the owner in a security-restricted operation, after checking the TRIGGER privilege so the
+    // refusal can say which GRANT is missing (PostgreSQL checks it again).
+    int created = 0;
+    for (const auto& s : sources) {
+        if (s.relkind != 'r' && s.relkind != 'p') continue;
+        std::optional<bool> ours;
+        bool allowed = false;
+        {
+            AsExtensionOwner as;
+            auto r = spi_.exec(
+                fmt::format("SELECT (SELECT t.tgfoid OPERATOR(pg_catalog.=) {} "
+                            "FROM pg_catalog.pg_trigger t "
+                            "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
+                            "AND t.tgname OPERATOR(pg_catalog.=) $2), "
+                            "pg_catalog.has_table_privilege($3, $1, 'TRIGGER')",
+                            kOurFunction),
+                {pg::Param::oid(s.relid), pg::Param::text(kTriggerName), pg::Param::oid(owner)});
+            if (!r.first()[0].is_null()) ours = r.first()[0].as_bool();
+            allowed = r.first()[1].as_bool();
+        }
+        if (ours && *ours) continue;
+        if (ours)
+            throw Error(
+                sqlstate::duplicate_object,
+                fmt::format("table {} already has a trigger named {}", s.quoted, kTriggerName))
+                .detail(
+                    "matviews puts its own statement trigger of that name on every table a "
+                    "watched view reads.")
+                .hint(fmt::format("Rename that trigger (ALTER TRIGGER {} ON {} RENAME TO ...), "
+                                  "then watch again.",
+                                  kTriggerName, s.quoted));
+        if (!allowed)
+            throw Error(sqlstate::insufficient_privilege,
+                        fmt::format("permission denied to watch table {}", s.quoted))
+                .detail(fmt::format("A watch puts a statement trigger on every table the view "
+                                    "reads, as the view's owner, role \"{}\".",
+                                    owner_name))
+                .hint(fmt::format("GRANT TRIGGER ON {} TO {}; (by the table's owner)", s.quoted,
+                                  pg::quote_ident(owner_name)));
+        pg::RoleScope as_owner(owner, true);
+        spi_.exec(
+            fmt::format("CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                        "ON {} FOR EACH STATEMENT EXECUTE FUNCTION matviews._on_change()",
+                        kTriggerName, s.quoted));
+        created++;
+    }
+    return created;
+}
+
+void Store::set_watch(int64_t id, const std::optional<std::string>& min_interval,
+                      const std::vector<Oid>& relids) {
+    // A new or changed watch starts stale (once): whatever changed before it is not known.
+    AsExtensionOwner as;
+    std::vector<int64_t> ids(relids.begin(), relids.end());
+    spi_.exec(
+        "UPDATE matviews.definitions SET watch_min_interval = $2::pg_catalog.interval, "
+        "watch_relids = CASE WHEN $2 IS NULL THEN NULL "
+        "ELSE $3::pg_catalog.oid[]::pg_catalog.regclass[] END, "
+        "stale = $2 IS NOT NULL, "
+        "stale_since = CASE WHEN $2 IS NULL THEN NULL "
+        "ELSE COALESCE(stale_since, pg_catalog.now()) END, "
+        "pending_changes = CASE WHEN $2 IS NULL THEN 0 ELSE pending_changes END, "
+        "change_seq = change_seq OPERATOR(pg_catalog.+) 1, updated_at = pg_catalog.now() "
+        "WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id), pg::Param::opt_text(min_interval), pg::Param::text(int_array(ids))});
+    pg::wake_scheduler_at_commit(true);
+}
+
+int Store::drop_unused_watch_triggers(const std::optional<std::vector<Oid>>& only) {
+    // Our triggers on tables no watch reads; each table is locked NOWAIT in a subtransaction of
+    // its own, so a busy table is left for a later round and never makes writers queue.
+    AsExtensionOwner as;
+    std::vector<int64_t> ids;
+    if (only) ids.assign(only->begin(), only->end());
+    auto r = spi_.exec(fmt::format(R"SQL(
+        SELECT t.tgrelid, pg_catalog.format('%I.%I', n.nspname, c.relname)
+        FROM pg_catalog.pg_trigger t
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        WHERE t.tgname OPERATOR(pg_catalog.=) $1 AND t.tgfoid OPERATOR(pg_catalog.=) {}
+          AND ($2 IS NULL OR t.tgrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[]))
+          AND NOT EXISTS (
+              SELECT 1 FROM matviews.definitions d
+              WHERE d.watch_min_interval IS NOT NULL
+                AND t.tgrelid OPERATOR(pg_catalog.=) ANY (d.watch_relids::pg_catalog.oid[]))
+    )SQL",
+                                   kOurFunction),
+                       {pg::Param::text(kTriggerName),
+                        only ? pg::Param::text(int_array(ids)) : pg::Param::null(TEXTOID)});
+    int left = 0;
+    for (const auto& row : r.rows) {
+        std::string table = row[1].as_string();
+        auto failed = pg::in_subtransaction([&] {
+            spi_.exec(fmt::format("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE NOWAIT", table));
+            spi_.exec(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", kTriggerName, table));
+        });
+        if (failed) {
+            if (pg::is_cancel(*failed)) throw Error(*failed);
+            left++;
+        }
+    }
+    return left;
+}
+
+std::vector<WatchMark> Store::apply_watch_marks(const std::vector<WatchMark>& marks,
+                                                bool all_watched) {
+    // One statement: marks by relation (every watch that reads it) and by definition, summed
+    // per definition, applied to the rows that are not locked; the rest come back.
+    AsExtensionOwner as;
+    std::vector<int64_t> rel, rel_n, rel_at, def, def_n, def_at;
+    for (const auto& m : marks) {
+        if (m.definition_id != 0) {
+            def.push_back(m.definition_id);
+            def_n.push_back(m.count);
+            def_at.push_back(m.first_at);
+        } else {
+            rel.push_back(m.relid);
+            rel_n.push_back(m.count);
+            rel_at.push_back(m.first_at);
+        }
+    }
+    auto r = spi_.exec(R"SQL(
+        WITH byrel AS (
+            SELECT d.id, m.n, m.at
+            FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]),
+                            pg_catalog.unnest($2::pg_catalog.int8[]),
+                            pg_catalog.unnest($3::pg_catalog.int8[])) AS m(relid, n, at)
+            JOIN matviews.definitions d
+              ON m.relid OPERATOR(pg_catalog.=) ANY (d.watch_relids::pg_catalog.oid[])
+            WHERE d.watch_min_interval IS NOT NULL
+        ), byid AS (
+            SELECT k.id, k.n, k.at
+            FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.int8[]),
+                            pg_catalog.unnest($5::pg_catalog.int8[]),
+                            pg_catalog.unnest($6::pg_catalog.int8[])) AS k(id, n, at)
+        ), everything AS (
+            SELECT d.id, 0::pg_catalog.int8 AS n,
+                   ((EXTRACT(EPOCH FROM pg_catalog.now()) OPERATOR(pg_catalog.-) 946684800)
+                    OPERATOR(pg_catalog.*) 1000000)::pg_catalog.int8 AS at
+            FROM matviews.definitions d
+            WHERE $7 AND d.watch_min_interval IS NOT NULL
+        ), hit AS (
+            SELECT x.id, pg_catalog.sum(x.n)::pg_catalog.int8 AS n, pg_catalog.min(x.at) AS at
+            FROM (SELECT * FROM byrel UNION ALL SELECT * FROM byid
+                  UNION ALL SELECT * FROM everything) x
+            GROUP BY x.id
+        ), locked AS (
+            SELECT d.id FROM matviews.definitions d
+            WHERE d.id OPERATOR(pg_catalog.=) ANY (SELECT hit.id FROM hit)
+              AND d.watch_min_interval IS NOT NULL
+            FOR UPDATE SKIP LOCKED
+        ), applied AS (
+            UPDATE matviews.definitions d
+               SET stale = true,
+                   stale_since = COALESCE(d.stale_since, pg_catalog.to_timestamp(
+                       (hit.at::pg_catalog.float8 OPERATOR(pg_catalog./) 1000000)
+                       OPERATOR(pg_catalog.+) 946684800)),
+                   pending_changes = d.pending_changes OPERATOR(pg_catalog.+) hit.n,
+                   change_seq = d.change_seq OPERATOR(pg_catalog.+) 1
+              FROM hit
+             WHERE d.id OPERATOR(pg_catalog.=) hit.id
+               AND d.id OPERATOR(pg_catalog.=) ANY (SELECT locked.id FROM locked)
+            RETURNING d.id
+        )
+        SELECT hit.id, hit.n, hit.at FROM hit
+        WHERE hit.id OPERATOR(pg_catalog.<>) ALL (SELECT applied.id FROM applied)
+          AND EXISTS (SELECT 1 FROM matviews.definitions d
+                      WHERE d.id OPERATOR(pg_catalog.=) hit.id
+                        AND d.watch_min_interval IS NOT NULL)
+    )SQL",
+                       {pg::Param::text(int_array(rel)), pg::Param::text(int_array(rel_n)),
+                        pg::Param::text(int_array(rel_at)), pg::Param::text(int_array(def)),
+                        pg::Param::text(int_array(def_n)), pg::Param::text(int_array(def_at)),
+                        pg::Param::boolean(all_watched)});
+    std::vector<WatchMark> left;
+    for (const auto& row : r.rows) {
+        WatchMark m;
+        m.definition_id = row[0].as_int();
+        m.count = row[1].as_int();
+        m.first_at = row[2].as_int();
+        left.push_back(m);
+    }
+    return left;
+}
+
+int64_t Store::enqueue_watch_runs() {
+    // A run with trigger 'watch' and no strategy of its own (the definition's applies), owned
+    // by the relation's owner, as a schedule tick's run is.
+    AsExtensionOwner as;
+    auto r = spi_.exec(R"SQL(
+        INSERT INTO matviews.runs (view, relid, definition_id, operation, strategy, status,
+                                   trigger, run_at, role, owner, meta)
+        SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), d.relid, d.id, 'refresh', NULL,
+               'queued', 'watch',
+               pg_catalog.timestamptz_larger(pg_catalog.clock_timestamp(),
+                   COALESCE(last.started_at OPERATOR(pg_catalog.+) d.watch_min_interval,
+                            '-infinity'::pg_catalog.timestamptz)),
+               pg_catalog.pg_get_userbyid(c.relowner), pg_catalog.pg_get_userbyid(c.relowner),
+               pg_catalog.jsonb_build_object('request', pg_catalog.jsonb_build_object(
+                   'pending_changes', d.pending_changes, 'stale_since', d.stale_since))
+        FROM matviews.definitions d
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.relid
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        LEFT JOIN LATERAL (
+            SELECT r.started_at FROM matviews.runs r
+            WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
+              AND r.trigger OPERATOR(pg_catalog.=) 'watch' AND r.started_at IS NOT NULL
+            ORDER BY r.id DESC LIMIT 1) last ON true
+        WHERE d.stale AND d.enabled AND d.watch_min_interval IS NOT NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM matviews.runs q
+              WHERE q.definition_id OPERATOR(pg_catalog.=) d.id
+                AND q.status OPERATOR(pg_catalog.=) 'queued'
+                AND q.trigger OPERATOR(pg_catalog.=) 'watch')
+        RETURNING id
+    )SQL");
+    return static_cast<int64_t>(r.processed);
+}
+
+void Store::follow_watched_ddl() {
+    // The relations this command created or altered, and their parents: a watch that reads any
+    // of them (a new partition or child of a watched table, a replaced plain view) follows its
+    // sources again, as the view's owner; a table it cannot put its trigger on is a WARNING,
+    // never a reason to refuse the user's DDL.
+    auto r = spi_.exec(R"SQL(
+        WITH touched AS (
+            SELECT c.objid AS oid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+        ), related AS (
+            SELECT oid FROM touched
+            UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                  WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM touched)
+        )
+        SELECT pg_catalog.array_agg(oid) FROM related
+    )SQL");
+    std::string related = r.first()[0].text().value_or("{}");
+    if (related == "{}") return;
+    std::vector<Definition> affected;
+    {
+        AsExtensionOwner as;
+        auto d = spi_.exec(
+            "SELECT id FROM matviews.definitions WHERE watch_min_interval IS NOT NULL "
+            "AND relid IS NOT NULL "
+            "AND watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.&&) $1::pg_catalog.oid[] "
+            "ORDER BY id",
+            {pg::Param::text(related)});
+        for (const auto& row : d.rows)
+            if (auto def = find_by_id(row[0].as_int())) affected.push_back(std::move(*def));
+    }
+    for (const auto& def : affected) {
+        auto rel = relation_by_oid(def.relid);
+        if (!rel) continue;
+        auto failed = pg::in_subtransaction([&] {
+            auto sources = watch_sources(rel->oid);
+            install_watch_triggers(sources, rel->owner, rel->owner_name);
+            std::vector<Oid> relids;
+            for (const auto& s : sources) relids.push_back(s.relid);
+            set_watch(def.id, def.watch_min_interval, relids);
+        });
+        if (!failed) continue;
+        if (pg::is_cancel(*failed)) throw Error(*failed);
+        pg::log(pg::LogLevel::warning,
+                fmt::format("the watch of {} does not follow this change: {}", rel->quoted,
+                            failed->message));
+    }
+}
+
+bool Store::any_watched() {
+    AsExtensionOwner as;
+    return !spi_.exec(
+                    "SELECT 1 FROM matviews.definitions "
+                    "WHERE watch_min_interval IS NOT NULL LIMIT 1")
+                .empty();
+}
+
+}  // namespace mv::catalog
