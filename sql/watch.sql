@@ -222,6 +222,10 @@ FROM matviews.watch('wt_daily', '0') r;
 CREATE TABLE wt_events_2027 PARTITION OF wt_events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
 CREATE TABLE wt_events_2028 (LIKE wt_events);
 ALTER TABLE wt_events ATTACH PARTITION wt_events_2028 FOR VALUES FROM ('2028-01-01') TO ('2029-01-01');
+-- The worker follows the watch's sources again, as the view's owner (never in the DDL's own
+-- transaction, nor with the rights of whoever ran it).
+CALL wt_wait_for('partitions_followed', $$SELECT count(*) = 4 FROM pg_trigger
+                 WHERE tgname = 'matviews_watch' AND tgrelid::regclass::text LIKE 'wt_events%'$$);
 SELECT tgrelid::regclass AS table_name FROM pg_trigger
 WHERE tgname = 'matviews_watch' AND tgrelid::regclass::text LIKE 'wt_events%' ORDER BY 1::text;
 CALL wt_settle('settled');
@@ -266,12 +270,12 @@ CREATE OR REPLACE VIEW wt_enabled AS
     SELECT u.id, u.full_name AS name, p.kind FROM wt_users u JOIN wt_prefs p ON p.user_id = u.id
     WHERE p.enabled
     UNION ALL SELECT e.user_id, 'extra', e.kind FROM wt_extra e;
-SELECT count(*) AS extra_trigger FROM pg_trigger
-WHERE tgname = 'matviews_watch' AND tgrelid = 'wt_extra'::regclass;
+CALL wt_wait_for('replaced_view_followed', $$SELECT count(*) = 1 FROM pg_trigger
+                 WHERE tgname = 'matviews_watch' AND tgrelid = 'wt_extra'::regclass$$);
 CALL wt_settle('settled');
 SELECT r->>'status' AS status FROM matviews.refresh('wt_recipients') r;
 INSERT INTO wt_extra VALUES (1, 'sms');
-CALL wt_wait_for('replaced_view_followed', $$SELECT users = 1 FROM wt_recipients WHERE kind = 'sms'$$);
+CALL wt_wait_for('extra_row_followed', $$SELECT users = 1 FROM wt_recipients WHERE kind = 'sms'$$);
 
 -- Errors. The name: unknown (42P01), not a materialized view (42809), not managed (42704).
 SELECT * FROM wt_error(matviews.watch('wt_missing'));
@@ -322,6 +326,8 @@ SELECT * FROM wt_error(matviews.watch('wt_clash_mv'));
 -- Tables whose changes fire no trigger here: a system catalog, a foreign table (0A000).
 SELECT r->>'status' AS status FROM matviews.create('wt_catalog', 'SELECT count(*) AS n FROM pg_catalog.pg_class') r;
 SELECT * FROM wt_error(matviews.watch('wt_catalog'));
+SELECT r->>'status' AS status FROM matviews.create('wt_own_tables', 'SELECT count(*) AS n FROM matviews.runs') r;
+SELECT * FROM wt_error(matviews.watch('wt_own_tables'));
 CREATE FOREIGN DATA WRAPPER wt_fdw;
 CREATE SERVER wt_server FOREIGN DATA WRAPPER wt_fdw;
 CREATE FOREIGN TABLE wt_foreign (i int) SERVER wt_server;
@@ -330,17 +336,21 @@ SELECT * FROM wt_error(matviews.watch('wt_foreign_mv'));
 -- Refused calls changed nothing: no trigger on the foreign table's neighbours, no watch.
 SELECT view FROM matviews.status WHERE watched ORDER BY view;
 
--- unwatch: the watch ends and the triggers no other watch needs go; a second unwatch is
--- skipped.
+-- unwatch: the watch ends, and the worker drops the triggers no other watch needs (each only
+-- when its table is free at that moment); a second unwatch is skipped.
 CALL wt_settle('settled');
 SELECT r->>'status' AS status, r->'response'->>'previous_min_interval' AS previous
 FROM matviews.unwatch('wt_recipients') r;
 SELECT r->>'status' AS status, r->'response'->>'reason' AS reason FROM matviews.unwatch('wt_recipients') r;
 SELECT watched, stale, stale_since, pending_changes FROM matviews.status WHERE view = 'public.wt_recipients';
+CALL wt_wait_for('unused_triggers_dropped', $$SELECT count(*) = 0 FROM pg_trigger
+                 WHERE tgname = 'matviews_watch'
+                   AND tgrelid IN ('wt_users'::regclass, 'wt_prefs'::regclass, 'wt_extra'::regclass)$$);
 SELECT tgrelid::regclass AS still_triggered FROM pg_trigger
 WHERE tgname = 'matviews_watch' AND tgfoid = 'matviews._on_change()'::regprocedure ORDER BY 1::text;
 -- delete removes the watch with the definition, and a plain DROP too (the worker then drops
 -- the triggers nobody needs).
+CALL wt_settle('settled');
 SELECT r->>'status' AS status FROM matviews.delete('wt_downstream') r;
 SELECT r->>'status' AS status FROM matviews.delete('wt_upstream') r;
 SELECT r->>'status' AS status FROM matviews.delete('wt_daily') r;
@@ -354,6 +364,7 @@ SELECT r->>'status' AS status FROM matviews.delete('wt_recipients') r;
 SELECT r->>'status' AS status FROM matviews.delete('wt_owned') r;
 SELECT r->>'status' AS status FROM matviews.delete('wt_clash_mv') r;
 SELECT r->>'status' AS status FROM matviews.delete('wt_catalog') r;
+SELECT r->>'status' AS status FROM matviews.delete('wt_own_tables') r;
 SELECT r->>'status' AS status FROM matviews.delete('wt_foreign_mv') r;
 DROP MATERIALIZED VIEW wt_unmanaged;
 DROP VIEW wt_enabled;

@@ -11,7 +11,7 @@ namespace mv::pg {
 
 namespace {
 
-constexpr int kMaxNotes = 64;
+constexpr int kMaxNotes = 256;
 
 struct Note {
     Oid relid;
@@ -79,8 +79,20 @@ extern "C" void matviews_capture_subxact(SubXactEvent event, SubTransactionId, S
     // Called while the subtransaction is still the current one.
     int level = GetCurrentTransactionNestLevel();
     if (event == SUBXACT_EVENT_COMMIT_SUB) {
-        for (int i = 0; i < g_count; i++)
-            if (g_notes[i].level >= level) g_notes[i].level = level - 1;
+        // The parent takes the notes over, one per relation: a savepoint per statement (many
+        // drivers make one) must not fill the array with copies.
+        int kept = 0;
+        for (int i = 0; i < g_count; i++) {
+            Note n = g_notes[i];
+            if (n.level >= level) n.level = level - 1;
+            int j = 0;
+            while (j < kept && !(g_notes[j].relid == n.relid && g_notes[j].level == n.level)) j++;
+            if (j < kept)
+                g_notes[j].count += n.count;
+            else
+                g_notes[kept++] = n;
+        }
+        g_count = kept;
         if (g_overflow_level >= level) g_overflow_level = level - 1;
     } else if (event == SUBXACT_EVENT_ABORT_SUB) {
         int kept = 0;

@@ -205,6 +205,18 @@ bool lock_relation_shared(Oid relid) {
     });
 }
 
+LockResult lock_relation_for_ddl(Oid relid, bool exclusive, bool wait) {
+    LOCKMODE mode = exclusive ? AccessExclusiveLock : ShareRowExclusiveLock;
+    return call([&] {
+        if (wait)
+            LockRelationOid(relid, mode);
+        else if (!ConditionalLockRelationOid(relid, mode))
+            return LockResult::busy;
+        return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)) ? LockResult::locked
+                                                                      : LockResult::gone;
+    });
+}
+
 std::string session_search_path() {
     const char* v = call([] { return GetConfigOption("search_path", false, false); });
     return v ? std::string(v) : std::string();

@@ -93,6 +93,11 @@ bool try_lock_view(const ViewLockKey& key);
 // to another schema, so the name matviews derived from the OID keeps meaning that relation.
 // Waits as the lock manager does (lock_timeout, cancel). False when the relation is gone.
 bool lock_relation_shared(Oid relid);
+// Locks a relation for DDL on it, for this transaction: `exclusive` ACCESS EXCLUSIVE (DROP
+// TRIGGER), else SHARE ROW EXCLUSIVE (CREATE TRIGGER); waiting (under lock_timeout) or, with
+// wait false, only if it is free now. By OID, so the name is read again under the lock.
+enum class LockResult { locked, busy, gone };
+LockResult lock_relation_for_ddl(Oid relid, bool exclusive, bool wait);
 
 // The session's search_path setting as the caller set it (for create, which records it and
 // creates the view under it).

@@ -146,23 +146,29 @@ class Store {
     // change). 0A000 for a foreign table or a system catalog, whose changes fire no trigger.
     std::vector<WatchSource> watch_sources(Oid view);
     // Puts the statement trigger matviews_watch on every table among sources that lacks it, as
-    // the view's owner (`owner`), so PostgreSQL checks the owner's TRIGGER privilege (42501).
-    // A trigger of that name that is not matviews' own is an error (42710). Returns how many
-    // it created.
+    // the view's owner (`owner`), so PostgreSQL checks the owner's TRIGGER privilege (42501),
+    // each table locked by OID first (waiting, or with wait false 55P03 when it is busy). A
+    // trigger of that name that is not matviews' own is an error (42710). Returns how many it
+    // created.
     int install_watch_triggers(const std::vector<WatchSource>& sources, Oid owner,
-                               const std::string& owner_name);
+                               const std::string& owner_name, bool wait);
     // Sets or clears (min_interval nullopt) the watch of a definition and the relations it
-    // follows; a new watch starts stale, so the view is refreshed once.
+    // follows; a new watch starts stale, so the view is refreshed once; a watch run queued for
+    // the old watch is cancelled.
     void set_watch(int64_t id, const std::optional<std::string>& min_interval,
                    const std::vector<Oid>& relids);
-    // Drops matviews_watch triggers that no watch needs any more (of `only`, or all), each only
-    // if its table can be locked at once (DROP TRIGGER takes ACCESS EXCLUSIVE); returns how
-    // many are left for later.
-    int drop_unused_watch_triggers(const std::optional<std::vector<Oid>>& only);
-    // The ddl_command_end event trigger: a watch that reads a relation this command created or
-    // altered (a new partition or child of a watched table, a replaced plain view) follows its
-    // sources again.
+    // The scheduler: drops matviews_watch triggers no watch needs any more, each only if its
+    // table can be locked at once (DROP TRIGGER takes ACCESS EXCLUSIVE); returns how many are
+    // left for later.
+    int drop_unused_watch_triggers();
+    // The ddl_command_end event trigger: when a watch reads a relation this command created or
+    // altered (a new partition or child of a watched table, a replaced plain view), wakes the
+    // scheduler at commit, which follows the watch's sources again (refollow_watch).
     void follow_watched_ddl();
+    // The scheduler: the watched, bound definitions, and following one's sources again as its
+    // owner (false: the definition or a table was busy; try later).
+    std::vector<int64_t> watched_definitions();
+    bool refollow_watch(int64_t id);
     // The scheduler: applies marks (and, with all_watched, one to every watched view: the
     // start of a scheduler, or more changes than shared memory could count). A definition
     // whose row is locked (its refresh is committing) is skipped; its marks come back to be

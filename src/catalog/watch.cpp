@@ -71,7 +71,8 @@ std::vector<WatchSource> Store::watch_sources(Oid view) {
         )
         SELECT DISTINCT c.oid, c.relkind::pg_catalog.text,
                pg_catalog.format('%I.%I', n.nspname, c.relname),
-               c.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid
+               c.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid,
+               n.nspname OPERATOR(pg_catalog.=) 'matviews'
         FROM src
         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) src.oid
         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -104,6 +105,14 @@ std::vector<WatchSource> Store::watch_sources(Oid view) {
         s.relkind = row[1].as_string().empty() ? '?' : row[1].as_string()[0];
         s.quoted = row[2].as_string();
         if (row[3].as_bool()) throw_catalog_source(s.quoted);
+        if (row[4].as_bool())
+            throw Error(
+                sqlstate::feature_not_supported,
+                fmt::format("cannot watch a view that reads {}, a table of matviews", s.quoted))
+                .detail(
+                    "matviews writes its own tables on every operation: the view would be "
+                    "stale again after each of its refreshes.")
+                .hint("Refresh it on a schedule instead (matviews.schedule).");
         if (s.relkind == 'f')
             throw Error(
                 sqlstate::feature_not_supported,
@@ -118,15 +127,29 @@ std::vector<WatchSource> Store::watch_sources(Oid view) {
 }
 
 int Store::install_watch_triggers(const std::vector<WatchSource>& sources, Oid owner,
-                                  const std::string& owner_name) {
-    // For each table: ours already there, someone else's of that name (42710), or create it as
-    // the owner in a security-restricted operation, after checking the TRIGGER privilege so the
-    // refusal can say which GRANT is missing (PostgreSQL checks it again).
+                                  const std::string& owner_name, bool wait) {
+    // For each table, by OID: lock it as CREATE TRIGGER would, also when the trigger is there
+    // already (so a collector cannot drop it before this watch commits), then read its name and
+    // state under the lock: ours already there, someone else's of that name (42710), or create
+    // it as the owner in a security-restricted operation, after checking the TRIGGER privilege
+    // so the refusal can say which GRANT is missing (PostgreSQL checks it again).
     int created = 0;
     for (const auto& s : sources) {
         if (s.relkind != 'r' && s.relkind != 'p') continue;
+        switch (pg::lock_relation_for_ddl(s.relid, false, wait)) {
+            case pg::LockResult::gone:
+                continue;  // dropped meanwhile: its views are gone with it (or changed)
+            case pg::LockResult::busy:
+                throw Error(
+                    sqlstate::lock_not_available,
+                    fmt::format("could not lock table {} to put the watch trigger on it", s.quoted))
+                    .hint("Another session holds a lock on it; the worker tries again later.");
+            case pg::LockResult::locked:
+                break;
+        }
         std::optional<bool> ours;
         bool allowed = false;
+        std::string table;
         {
             AsExtensionOwner as;
             auto r = spi_.exec(
@@ -134,36 +157,43 @@ int Store::install_watch_triggers(const std::vector<WatchSource>& sources, Oid o
                             "FROM pg_catalog.pg_trigger t "
                             "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
                             "AND t.tgname OPERATOR(pg_catalog.=) $2), "
-                            "pg_catalog.has_table_privilege($3, $1, 'TRIGGER')",
+                            "pg_catalog.has_table_privilege($3, $1, 'TRIGGER'), "
+                            "pg_catalog.format('%I.%I', n.nspname, c.relname) "
+                            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                            "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+                            "WHERE c.oid OPERATOR(pg_catalog.=) $1",
                             kOurFunction),
                 {pg::Param::oid(s.relid), pg::Param::text(kTriggerName), pg::Param::oid(owner)});
+            if (r.empty()) continue;
             if (!r.first()[0].is_null()) ours = r.first()[0].as_bool();
             allowed = r.first()[1].as_bool();
+            table = r.first()[2].as_string();
         }
+        // The owner's TRIGGER privilege counts even when the trigger is there already (another
+        // watch put it on): a watch is the owner's trigger on the table.
+        if (!allowed)
+            throw Error(sqlstate::insufficient_privilege,
+                        fmt::format("permission denied to watch table {}", table))
+                .detail(fmt::format("A watch puts a statement trigger on every table the view "
+                                    "reads, as the view's owner, role \"{}\".",
+                                    owner_name))
+                .hint(fmt::format("GRANT TRIGGER ON {} TO {}; (by the table's owner)", table,
+                                  pg::quote_ident(owner_name)));
         if (ours && *ours) continue;
         if (ours)
-            throw Error(
-                sqlstate::duplicate_object,
-                fmt::format("table {} already has a trigger named {}", s.quoted, kTriggerName))
+            throw Error(sqlstate::duplicate_object,
+                        fmt::format("table {} already has a trigger named {}", table, kTriggerName))
                 .detail(
                     "matviews puts its own statement trigger of that name on every table a "
                     "watched view reads.")
                 .hint(fmt::format("Rename that trigger (ALTER TRIGGER {} ON {} RENAME TO ...), "
                                   "then watch again.",
-                                  kTriggerName, s.quoted));
-        if (!allowed)
-            throw Error(sqlstate::insufficient_privilege,
-                        fmt::format("permission denied to watch table {}", s.quoted))
-                .detail(fmt::format("A watch puts a statement trigger on every table the view "
-                                    "reads, as the view's owner, role \"{}\".",
-                                    owner_name))
-                .hint(fmt::format("GRANT TRIGGER ON {} TO {}; (by the table's owner)", s.quoted,
-                                  pg::quote_ident(owner_name)));
+                                  kTriggerName, table));
         pg::RoleScope as_owner(owner, true);
         spi_.exec(
             fmt::format("CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
                         "ON {} FOR EACH STATEMENT EXECUTE FUNCTION matviews._on_change()",
-                        kTriggerName, s.quoted));
+                        kTriggerName, table));
         created++;
     }
     return created;
@@ -185,36 +215,61 @@ void Store::set_watch(int64_t id, const std::optional<std::string>& min_interval
         "change_seq = change_seq OPERATOR(pg_catalog.+) 1, updated_at = pg_catalog.now() "
         "WHERE id OPERATOR(pg_catalog.=) $1",
         {pg::Param::int8(id), pg::Param::opt_text(min_interval), pg::Param::text(int_array(ids))});
+    // A watch run queued under the old watch would keep its old due time (an hour ahead, say)
+    // and hold back the new one: it is cancelled, and the scheduler queues one for the new watch.
+    spi_.exec(
+        "UPDATE matviews.runs SET status = 'cancelled', finished_at = "
+        "pg_catalog.clock_timestamp(), relid = NULL, error = pg_catalog.jsonb_build_object("
+        "'message', 'the watch of the view changed', 'sqlstate', '57014', 'detail', NULL, "
+        "'hint', 'The worker queues a run for the new watch when the view is stale.') "
+        "WHERE definition_id OPERATOR(pg_catalog.=) $1 "
+        "AND status OPERATOR(pg_catalog.=) 'queued' AND trigger OPERATOR(pg_catalog.=) 'watch'",
+        {pg::Param::int8(id)});
     pg::wake_scheduler_at_commit(true);
 }
 
-int Store::drop_unused_watch_triggers(const std::optional<std::vector<Oid>>& only) {
-    // Our triggers on tables no watch reads; each table is locked NOWAIT in a subtransaction of
-    // its own, so a busy table is left for a later round and never makes writers queue.
-    AsExtensionOwner as;
-    std::vector<int64_t> ids;
-    if (only) ids.assign(only->begin(), only->end());
-    auto r = spi_.exec(fmt::format(R"SQL(
-        SELECT t.tgrelid, pg_catalog.format('%I.%I', n.nspname, c.relname)
+int Store::drop_unused_watch_triggers() {
+    // Our triggers on tables no watch reads. Each table is locked by OID only if it is free
+    // now, in a subtransaction of its own (a busy table is left for a later round, and no writer
+    // ever queues behind this); then, under the lock and in a new snapshot, the trigger is
+    // looked up again (a watch that has just adopted it holds a lock this one waited out) and
+    // dropped as the table's owner, in a security-restricted operation.
+    constexpr const char* kUnused = R"SQL(
+        SELECT t.tgrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relowner
         FROM pg_catalog.pg_trigger t
         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
         WHERE t.tgname OPERATOR(pg_catalog.=) $1 AND t.tgfoid OPERATOR(pg_catalog.=) {}
-          AND ($2 IS NULL OR t.tgrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[]))
+          AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p}}'::pg_catalog.char[])
+          AND ($2::pg_catalog.oid IS NULL OR t.tgrelid OPERATOR(pg_catalog.=) $2)
           AND NOT EXISTS (
               SELECT 1 FROM matviews.definitions d
               WHERE d.watch_min_interval IS NOT NULL
                 AND t.tgrelid OPERATOR(pg_catalog.=) ANY (d.watch_relids::pg_catalog.oid[]))
-    )SQL",
-                                   kOurFunction),
-                       {pg::Param::text(kTriggerName),
-                        only ? pg::Param::text(int_array(ids)) : pg::Param::null(TEXTOID)});
+    )SQL";
+    const std::string unused = fmt::format(kUnused, kOurFunction);
+    std::vector<Oid> candidates;
+    {
+        AsExtensionOwner as;
+        auto r = spi_.exec(unused, {pg::Param::text(kTriggerName), pg::Param::null(OIDOID)});
+        for (const auto& row : r.rows) candidates.push_back(static_cast<Oid>(row[0].as_int()));
+    }
     int left = 0;
-    for (const auto& row : r.rows) {
-        std::string table = row[1].as_string();
+    for (Oid relid : candidates) {
         auto failed = pg::in_subtransaction([&] {
-            spi_.exec(fmt::format("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE NOWAIT", table));
-            spi_.exec(fmt::format("DROP TRIGGER IF EXISTS {} ON {}", kTriggerName, table));
+            if (pg::lock_relation_for_ddl(relid, true, false) == pg::LockResult::busy) {
+                left++;
+                return;
+            }
+            std::optional<pg::Result> again;
+            {
+                AsExtensionOwner as;
+                again = spi_.exec(unused, {pg::Param::text(kTriggerName), pg::Param::oid(relid)});
+            }
+            if (again->empty()) return;  // gone, or a watch reads it again
+            pg::RoleScope as_owner(static_cast<Oid>(again->first()[2].as_int()), true);
+            spi_.exec(
+                fmt::format("DROP TRIGGER {} ON {}", kTriggerName, again->first()[1].as_string()));
         });
         if (failed) {
             if (pg::is_cancel(*failed)) throw Error(*failed);
@@ -340,10 +395,10 @@ int64_t Store::enqueue_watch_runs() {
 }
 
 void Store::follow_watched_ddl() {
-    // The relations this command created or altered, and their parents: a watch that reads any
-    // of them (a new partition or child of a watched table, a replaced plain view) follows its
-    // sources again, as the view's owner; a table it cannot put its trigger on is a WARNING,
-    // never a reason to refuse the user's DDL.
+    // The relations this command created or altered, and their parents: when a watch reads any
+    // of them (a new partition or child of a watched table, a replaced plain view), the
+    // scheduler follows its sources again, as the view's owner (refollow_watch). Nothing is
+    // done here under the authority of the DDL's role, nor in its transaction.
     auto r = spi_.exec(R"SQL(
         WITH touched AS (
             SELECT c.objid AS oid FROM pg_catalog.pg_event_trigger_ddl_commands() c
@@ -357,34 +412,78 @@ void Store::follow_watched_ddl() {
     )SQL");
     std::string related = r.first()[0].text().value_or("{}");
     if (related == "{}") return;
-    std::vector<Definition> affected;
+    AsExtensionOwner as;
+    auto d = spi_.exec(
+        "SELECT 1 FROM matviews.definitions WHERE watch_min_interval IS NOT NULL "
+        "AND relid IS NOT NULL "
+        "AND watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.&&) $1::pg_catalog.oid[] LIMIT 1",
+        {pg::Param::text(related)});
+    if (!d.empty()) pg::wake_scheduler_at_commit(true);
+}
+
+std::vector<int64_t> Store::watched_definitions() {
+    AsExtensionOwner as;
+    auto r = spi_.exec(
+        "SELECT id FROM matviews.definitions WHERE watch_min_interval IS NOT NULL "
+        "AND relid IS NOT NULL ORDER BY id");
+    std::vector<int64_t> out;
+    for (const auto& row : r.rows) out.push_back(row[0].as_int());
+    return out;
+}
+
+bool Store::refollow_watch(int64_t id) {
+    // The scheduler: recompute a watch's sources; when they changed, or a table lacks its
+    // trigger, put the triggers on as the view's owner (tables locked only if free now) and
+    // record the sources, marking the view stale (the new ones may hold other rows), only while
+    // it is still watched and its row is not locked (a watch or unwatch is committing); false:
+    // try again later. It takes no per-view lock: a user's operation on the view must never be
+    // skipped because of this bookkeeping.
+    auto def = find_by_id(id);
+    if (!def || !def->watch_min_interval || def->relid == InvalidOid) return true;
+    auto rel = relation_by_oid(def->relid);
+    if (!rel) return true;
+    auto sources = watch_sources(rel->oid);
+    std::vector<int64_t> ids;
+    for (const auto& s : sources) ids.push_back(s.relid);
+    bool same = false;
     {
         AsExtensionOwner as;
-        auto d = spi_.exec(
-            "SELECT id FROM matviews.definitions WHERE watch_min_interval IS NOT NULL "
-            "AND relid IS NOT NULL "
-            "AND watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.&&) $1::pg_catalog.oid[] "
-            "ORDER BY id",
-            {pg::Param::text(related)});
-        for (const auto& row : d.rows)
-            if (auto def = find_by_id(row[0].as_int())) affected.push_back(std::move(*def));
+        auto r = spi_.exec(
+            fmt::format(R"SQL(
+            SELECT COALESCE(d.watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.@>) $2::pg_catalog.oid[]
+                        AND d.watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.<@) $2::pg_catalog.oid[], false)
+               AND NOT EXISTS (
+                   SELECT 1 FROM pg_catalog.pg_class c
+                   WHERE c.oid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])
+                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p}}'::pg_catalog.char[])
+                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+                                     WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
+                                       AND t.tgname OPERATOR(pg_catalog.=) $3
+                                       AND t.tgfoid OPERATOR(pg_catalog.=) {}))
+            FROM matviews.definitions d WHERE d.id OPERATOR(pg_catalog.=) $1
+        )SQL",
+                        kOurFunction),
+            {pg::Param::int8(id), pg::Param::text(int_array(ids)), pg::Param::text(kTriggerName)});
+        same = !r.empty() && r.first()[0].as_bool();
     }
-    for (const auto& def : affected) {
-        auto rel = relation_by_oid(def.relid);
-        if (!rel) continue;
-        auto failed = pg::in_subtransaction([&] {
-            auto sources = watch_sources(rel->oid);
-            install_watch_triggers(sources, rel->owner, rel->owner_name);
-            std::vector<Oid> relids;
-            for (const auto& s : sources) relids.push_back(s.relid);
-            set_watch(def.id, def.watch_min_interval, relids);
-        });
-        if (!failed) continue;
-        if (pg::is_cancel(*failed)) throw Error(*failed);
-        pg::log(pg::LogLevel::warning,
-                fmt::format("the watch of {} does not follow this change: {}", rel->quoted,
-                            failed->message));
-    }
+    if (same) return true;
+    install_watch_triggers(sources, rel->owner, rel->owner_name, false);
+    AsExtensionOwner as;
+    auto locked = spi_.exec(
+        "SELECT watch_min_interval IS NOT NULL "
+        "AND relid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass "
+        "FROM matviews.definitions WHERE id OPERATOR(pg_catalog.=) $1 FOR UPDATE SKIP LOCKED",
+        {pg::Param::int8(id), pg::Param::oid(rel->oid)});
+    if (locked.empty()) return false;
+    if (!locked.first()[0].as_bool()) return true;  // unwatched, or bound elsewhere, meanwhile
+    spi_.exec(
+        "UPDATE matviews.definitions SET watch_relids = "
+        "$2::pg_catalog.oid[]::pg_catalog.regclass[], stale = true, "
+        "stale_since = COALESCE(stale_since, pg_catalog.now()), "
+        "change_seq = change_seq OPERATOR(pg_catalog.+) 1 "
+        "WHERE id OPERATOR(pg_catalog.=) $1",
+        {pg::Param::int8(id), pg::Param::text(int_array(ids))});
+    return true;
 }
 
 bool Store::any_watched() {

@@ -96,7 +96,7 @@ void watch_body(Context& ctx, const OptText& name, const OptText& min_interval) 
                               "'5 minutes').",
                               pg::quote_literal(ctx.view)));
     auto sources = ctx.store.watch_sources(rel.oid);
-    int created = ctx.store.install_watch_triggers(sources, rel.owner, rel.owner_name);
+    int created = ctx.store.install_watch_triggers(sources, rel.owner, rel.owner_name, true);
     std::vector<Oid> relids;
     std::vector<std::string> names;
     for (const auto& s : sources) {
@@ -113,8 +113,7 @@ void watch_body(Context& ctx, const OptText& name, const OptText& min_interval) 
 }
 
 void unwatch_body(Context& ctx, const OptText& name) {
-    // Clears the watch, then drops the triggers no watch needs any more (a table that is busy
-    // right now keeps its trigger until the worker removes it).
+    // Clears the watch.
     auto t = resolve_view(ctx, name, std::nullopt, Resolve{true, true});
     if (!t) return;
     if (!t->rel && !t->def)
@@ -127,9 +126,10 @@ void unwatch_body(Context& ctx, const OptText& name) {
         return;
     }
     ctx.response.set("previous_min_interval", *t->def->watch_min_interval);
+    // The triggers no watch needs any more are dropped by the worker, never in this
+    // transaction (DROP TRIGGER needs ACCESS EXCLUSIVE on the table, which writers would wait
+    // for); until then they only note changes nobody reads.
     ctx.store.set_watch(t->def->id, std::nullopt, {});
-    int left = ctx.store.drop_unused_watch_triggers(std::nullopt);
-    if (left > 0) ctx.response.set("triggers_left_for_worker", left);
 }
 
 }  // namespace

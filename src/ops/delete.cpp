@@ -75,10 +75,6 @@ void delete_body(Context& ctx, const DeleteArgs& a) {
                               pg::quote_literal(rel.quoted)));
     }
 
-    // The watch went with the definition (or was ended by detach): drop the triggers no watch
-    // needs now; the worker removes those on tables that are busy right now.
-    if (t->def && t->def->watch_min_interval) ctx.store.drop_unused_watch_triggers(std::nullopt);
-
     Json removed = Json::array();
     if (!a.keep_definition)
         for (const auto& [id, view] : managed) removed.push(view);

@@ -225,7 +225,11 @@ class SchedulerProcess {
             bool reload = version != seen_version || now - last_reload > 10 * 60 * kSecond;
             bool queued = wakes != seen_wakes;
             bool dropped = false;
-            const bool watch = collect_changes() || reload || (watching_ && ended);
+            // Marks are applied in batches at most every kWatchBatch: each step is a
+            // transaction, and a busy table commits thousands of times a second.
+            const bool marks = collect_changes();
+            const bool watch =
+                reload || (watching_ && ended) || (marks && now - last_watch_step_ >= kWatchBatch);
             const bool collect = reload || (triggers_left_ > 0 && check);
             if (ended || check || prune || recover_now || reload || queued || watch) {
                 // Each part in its own transaction, so that one failing never holds back the
@@ -257,11 +261,11 @@ class SchedulerProcess {
                     last_reload = now;
                 }
                 // Before the queued runs are loaded, so the watch runs it queues start now.
-                if (watch && watch_step()) queued = true;
-                if (collect)
-                    attempt([&](catalog::Store& store) {
-                        triggers_left_ = store.drop_unused_watch_triggers(std::nullopt);
-                    });
+                if (watch) {
+                    last_watch_step_ = now;
+                    if (watch_step()) queued = true;
+                }
+                if (collect) follow_watches();
                 if (queued && attempt([&](catalog::Store& store) { load_queued(store); }))
                     seen_wakes = wakes;
                 if (prune && attempt([&](catalog::Store& store) {
@@ -287,6 +291,8 @@ class SchedulerProcess {
                 wake_at = std::min(wake_at, last_prune + prune_every());
             // Marks a locked definition row held back: its refresh is committing right now.
             if (!leftover_.empty()) wake_at = std::min(wake_at, pg::now() + 20 * kMillisecond);
+            if (!undrained_.empty() || mark_all_)
+                wake_at = std::min(wake_at, last_watch_step_ + kWatchBatch);
             write_next_run_times();
             Duration left = std::max<Duration>(0, wake_at - pg::now());
             long nap_ms = static_cast<long>((left + kMillisecond - 1) / kMillisecond);
@@ -428,6 +434,36 @@ class SchedulerProcess {
         return queued > 0;
     }
 
+    void follow_watches() {
+        // Follows each watch's sources again (a new partition, a replaced view), as its owner,
+        // and drops the triggers no watch needs; what a busy table or definition held back is
+        // tried again at the next check. A watch that cannot follow (its owner lacks TRIGGER on
+        // a new table, say) is logged once per reason.
+        attempt([&](catalog::Store& store) {
+            int left = 0;
+            for (int64_t id : store.watched_definitions()) {
+                bool done = true;
+                auto failed = pg::in_subtransaction([&] { done = store.refollow_watch(id); });
+                if (failed) {
+                    if (pg::is_cancel(*failed)) throw Error(*failed);
+                    done = failed->sqlstate != sqlstate::lock_not_available;
+                    auto [it, fresh] = refollow_errors_.emplace(id, failed->message);
+                    if (done && (fresh || it->second != failed->message)) {
+                        it->second = failed->message;
+                        pg::log(pg::LogLevel::warning,
+                                fmt::format("matviews scheduler: the watch of definition {} does "
+                                            "not follow its sources: {}",
+                                            id, failed->message));
+                    }
+                } else {
+                    refollow_errors_.erase(id);
+                }
+                if (!done) left++;
+            }
+            triggers_left_ = left + store.drop_unused_watch_triggers();
+        });
+    }
+
     void load_definitions(catalog::Store& store) {
         // Every scheduled definition, with its run history and owner, into the core. A row that
         // cannot be read or understood is skipped and logged once (until it changes or is
@@ -563,8 +599,11 @@ class SchedulerProcess {
     std::map<Oid, catalog::WatchMark> undrained_;
     std::vector<catalog::WatchMark> leftover_;
     bool mark_all_ = true;
+    TimePoint last_watch_step_ = 0;
+    static constexpr Duration kWatchBatch = 10 * kMillisecond;
     bool watching_ = true;    // any definition watched (as of the last watch step)
-    int triggers_left_ = -1;  // unused watch triggers a busy table kept (-1: not looked yet)
+    int triggers_left_ = -1;  // watches and triggers a busy table held back (-1: not looked yet)
+    std::map<int64_t, std::string> refollow_errors_;  // watches that cannot follow (logged once)
 };
 
 bool extension_installed() {

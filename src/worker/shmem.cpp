@@ -60,7 +60,7 @@ struct ChangeSlot {
     pg_atomic_uint64 count;     // statements
     pg_atomic_uint64 first_at;  // TimestampTz of the first commit counted, 0 unknown
 };
-constexpr int kChangeSlots = 128;  // per database: relations changed between two drains
+constexpr int kChangeSlots = 256;  // per database: relations changed between two drains
 constexpr uint64 kKeyFree = 0;
 constexpr uint64 kKeyBusy = 1;
 
@@ -138,7 +138,11 @@ DbSlot* find_slot(Oid dboid, bool create) {
 int my_db_index() {
     static int index = -1;
     static Oid for_db = InvalidOid;
-    if (index >= 0 && for_db == MyDatabaseId) return index;
+    // The launcher may have given the slot up (retain_databases) and another database taken it:
+    // the cached index holds only while the slot still names this database.
+    if (index >= 0 && for_db == MyDatabaseId &&
+        *static_cast<volatile Oid*>(&shared->dbs[index].dboid) == MyDatabaseId)
+        return index;
     SpinLockAcquire(&shared->mutex);
     DbSlot* s = find_slot(MyDatabaseId, true);
     index = s ? static_cast<int>(s - shared->dbs) : -1;
@@ -154,6 +158,13 @@ int db_index(Oid dboid) {
     int index = s ? static_cast<int>(s - shared->dbs) : -1;
     SpinLockRelease(&shared->mutex);
     return index;
+}
+
+bool holds_changes(DbChanges& db) {
+    if (pg_atomic_read_u32(&db.overflow) != 0) return true;
+    for (auto& c : db.slots)
+        if (pg_atomic_read_u64(&c.key) != kKeyFree) return true;
+    return false;
 }
 
 uint32 slot_hash(Oid relid) {
@@ -328,6 +339,9 @@ void retain_databases(const std::vector<Oid>& existing) {
     SpinLockAcquire(&shared->mutex);
     for (auto& s : shared->dbs) {
         if (s.dboid == InvalidOid || s.scheduler_pid != 0 || s.starting) continue;
+        // Changes counted and not drained yet: the database is newer than the launcher's list
+        // (a dropped one has no writers left); its scheduler takes them.
+        if (holds_changes(shared->changes[&s - shared->dbs])) continue;
         if (std::find(existing.begin(), existing.end(), s.dboid) == existing.end())
             memset(&s, 0, sizeof s);
     }
