@@ -362,7 +362,8 @@ std::vector<WatchMark> Store::apply_watch_marks(const std::vector<WatchMark>& ma
 
 int64_t Store::enqueue_watch_runs() {
     // A run with trigger 'watch' and no strategy of its own (the definition's applies), owned
-    // by the relation's owner, as a schedule tick's run is.
+    // by the relation's owner, as a schedule tick's run is; a view whose refreshes fail waits
+    // longer after each failure.
     AsExtensionOwner as;
     auto r = spi_.exec(R"SQL(
         INSERT INTO matviews.runs (view, relid, definition_id, operation, strategy, status,
@@ -370,8 +371,18 @@ int64_t Store::enqueue_watch_runs() {
         SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), d.relid, d.id, 'refresh', NULL,
                'queued', 'watch',
                pg_catalog.timestamptz_larger(pg_catalog.clock_timestamp(),
-                   COALESCE(last.started_at OPERATOR(pg_catalog.+) d.watch_min_interval,
-                            '-infinity'::pg_catalog.timestamptz)),
+                   pg_catalog.timestamptz_larger(
+                       COALESCE(last.started_at OPERATOR(pg_catalog.+) d.watch_min_interval,
+                                '-infinity'::pg_catalog.timestamptz),
+                       -- After failures, back off as a schedule's retries do: 2^n seconds from
+                       -- the last failure, at most 5 minutes.
+                       CASE WHEN d.consecutive_failures OPERATOR(pg_catalog.>) 0
+                            THEN COALESCE(last.finished_at, last.started_at) OPERATOR(pg_catalog.+)
+                                 pg_catalog.make_interval(secs => pg_catalog.float8smaller(
+                                     pg_catalog.power(2::pg_catalog.float8,
+                                                      d.consecutive_failures::pg_catalog.float8),
+                                     300::pg_catalog.float8))
+                            ELSE '-infinity'::pg_catalog.timestamptz END)),
                pg_catalog.pg_get_userbyid(c.relowner), pg_catalog.pg_get_userbyid(c.relowner),
                pg_catalog.jsonb_build_object('request', pg_catalog.jsonb_build_object(
                    'pending_changes', d.pending_changes, 'stale_since', d.stale_since))
@@ -379,7 +390,7 @@ int64_t Store::enqueue_watch_runs() {
         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.relid
         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
         LEFT JOIN LATERAL (
-            SELECT r.started_at FROM matviews.runs r
+            SELECT r.started_at, r.finished_at FROM matviews.runs r
             WHERE r.definition_id OPERATOR(pg_catalog.=) d.id
               AND r.trigger OPERATOR(pg_catalog.=) 'watch' AND r.started_at IS NOT NULL
             ORDER BY r.id DESC LIMIT 1) last ON true

@@ -263,7 +263,10 @@ class SchedulerProcess {
                 // Before the queued runs are loaded, so the watch runs it queues start now.
                 if (watch) {
                     last_watch_step_ = now;
-                    if (watch_step()) queued = true;
+                    bool applied = false;
+                    if (watch_step(&applied)) queued = true;
+                    // A failing step (logged) is tried again in a second, not every batch.
+                    if (!applied) last_watch_step_ = now + kSecond - kWatchBatch;
                 }
                 if (collect) follow_watches();
                 if (queued && attempt([&](catalog::Store& store) { load_queued(store); }))
@@ -410,7 +413,7 @@ class SchedulerProcess {
         return !undrained_.empty() || !leftover_.empty() || mark_all_;
     }
 
-    bool watch_step() {
+    bool watch_step(bool* applied) {
         // Applies the marks to the definitions that watch the changed relations, then queues a
         // watch run for each stale view without one; whether any run was queued. Marks stay
         // here until their transaction commits, so a failed round loses none.
@@ -427,6 +430,7 @@ class SchedulerProcess {
                 watching = store.any_watched();
             }))
             return false;
+        *applied = true;
         undrained_.clear();
         leftover_ = std::move(left);
         mark_all_ = false;
