@@ -227,9 +227,11 @@ class SchedulerProcess {
             bool dropped = false;
             // Marks are applied in batches at most every kWatchBatch: each step is a
             // transaction, and a busy table commits thousands of times a second.
-            const bool marks = collect_changes();
-            const bool watch =
-                reload || (watching_ && ended) || (marks && now - last_watch_step_ >= kWatchBatch);
+            // Between batches the changes stay in shared memory, where later commits add to
+            // them without waking this process again.
+            const bool due = now - last_watch_step_ >= kWatchBatch;
+            const bool marks = due ? collect_changes() : marks_waiting();
+            const bool watch = reload || (watching_ && ended) || (marks && due);
             const bool collect = reload || (triggers_left_ > 0 && check);
             if (ended || check || prune || recover_now || reload || queued || watch) {
                 // Each part in its own transaction, so that one failing never holds back the
@@ -294,8 +296,7 @@ class SchedulerProcess {
                 wake_at = std::min(wake_at, last_prune + prune_every());
             // Marks a locked definition row held back: its refresh is committing right now.
             if (!leftover_.empty()) wake_at = std::min(wake_at, pg::now() + 20 * kMillisecond);
-            if (!undrained_.empty() || mark_all_)
-                wake_at = std::min(wake_at, last_watch_step_ + kWatchBatch);
+            if (marks_waiting()) wake_at = std::min(wake_at, last_watch_step_ + kWatchBatch);
             write_next_run_times();
             Duration left = std::max<Duration>(0, wake_at - pg::now());
             long nap_ms = static_cast<long>((left + kMillisecond - 1) / kMillisecond);
@@ -411,6 +412,11 @@ class SchedulerProcess {
         }
         if (overflow) mark_all_ = true;
         return !undrained_.empty() || !leftover_.empty() || mark_all_;
+    }
+
+    bool marks_waiting() {
+        return !undrained_.empty() || !leftover_.empty() || mark_all_ ||
+               changes_pending(g_database);
     }
 
     bool watch_step(bool* applied) {

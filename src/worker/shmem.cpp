@@ -171,10 +171,13 @@ uint32 slot_hash(Oid relid) {
     return (relid * 2654435761u) % kChangeSlots;
 }
 
-bool add_change(DbChanges& db, Oid relid, uint32 n, TimestampTz at) {
-    // Finds or claims the relation's slot and counts n; false when every slot is taken. After
-    // counting it checks the slot is still the relation's: the scheduler may have recycled it
-    // in between, and then counts again elsewhere (a change is counted twice, never lost).
+// What add_change found: no slot left, or the relation's count before this change.
+enum class Added { full, first, more };
+
+Added add_change(DbChanges& db, Oid relid, uint32 n, TimestampTz at) {
+    // Finds or claims the relation's slot and counts n. After counting it checks the slot is
+    // still the relation's: the scheduler may have recycled it in between, and then counts again
+    // elsewhere (a change is counted twice, never lost).
     const uint64 key = static_cast<uint64>(relid) + 2;
     for (;;) {
         ChangeSlot* slot = nullptr;
@@ -190,11 +193,11 @@ bool add_change(DbChanges& db, Oid relid, uint32 n, TimestampTz at) {
             }
             if (k == key) slot = &c;
         }
-        if (slot == nullptr) return false;
+        if (slot == nullptr) return Added::full;
         uint64 zero = 0;
         (void)pg_atomic_compare_exchange_u64(&slot->first_at, &zero, static_cast<uint64>(at));
-        (void)pg_atomic_fetch_add_u64(&slot->count, n);
-        if (pg_atomic_read_u64(&slot->key) == key) return true;
+        uint64 before = pg_atomic_fetch_add_u64(&slot->count, n);
+        if (pg_atomic_read_u64(&slot->key) == key) return before == 0 ? Added::first : Added::more;
     }
 }
 
@@ -208,9 +211,24 @@ void publish_now(Oid dboid, const Oid* relids, const uint32* counts, int n, bool
     int index = my_db_index();
     if (index < 0) return;
     DbChanges& db = shared->changes[index];
-    for (int i = 0; i < n && !overflow; i++)
-        if (!add_change(db, relids[i], counts[i], commit_time)) overflow = true;
+    // The latch is set only by a commit that found a relation's count at zero: later ones are
+    // drained with it (the scheduler drains every slot), so a busy table costs the scheduler
+    // one wake-up per drain, not one per commit.
+    bool wake = overflow;
+    for (int i = 0; i < n && !overflow; i++) {
+        switch (add_change(db, relids[i], counts[i], commit_time)) {
+            case Added::full:
+                overflow = wake = true;
+                break;
+            case Added::first:
+                wake = true;
+                break;
+            case Added::more:
+                break;
+        }
+    }
     if (overflow) pg_atomic_write_u32(&db.overflow, 1);
+    if (!wake) return;
     Latch* latch = *static_cast<Latch* volatile*>(&shared->dbs[index].scheduler_latch);
     if (latch != nullptr) SetLatch(latch);
 }
@@ -241,6 +259,17 @@ void install_shmem_hooks() {
     shmem_startup_hook = matviews_startup_shmem;
     pg::set_commit_waker(pg::CommitWaker{wake_now, request_scheduler});
     pg::set_change_publisher(publish_now);
+}
+
+bool changes_pending(Oid dboid) {
+    if (!shared) return false;
+    int index = db_index(dboid);
+    if (index < 0) return false;
+    DbChanges& db = shared->changes[index];
+    if (pg_atomic_read_u32(&db.overflow) != 0) return true;
+    for (auto& c : db.slots)
+        if (pg_atomic_read_u64(&c.count) != 0) return true;
+    return false;
 }
 
 std::vector<Change> drain_changes(Oid dboid, bool* overflow) {

@@ -87,6 +87,8 @@ struct Change {
 // counts its relations with atomics and sets the scheduler's latch). *overflow: more relations
 // changed than could be counted one by one; every watched view must be treated as changed.
 std::vector<Change> drain_changes(Oid dboid, bool* overflow);
+// Whether changes wait in dboid's slots, without taking them (the scheduler between batches).
+bool changes_pending(Oid dboid);
 
 // Backend side: ask the launcher to start a scheduler for this database now (CREATE EXTENSION).
 void request_scheduler(Oid dboid);

@@ -6,6 +6,8 @@
 #     primary's worker never took in is refreshed by the standby's worker after promotion.
 #  3. Without shared_preload_libraries, watch records the request and says in response.warning
 #     that no worker runs; writers work; once the library is preloaded the view is refreshed.
+#  4. A watch survives pg_dump and restore: the triggers come back with their tables, the
+#     watch's relations are bound to the restored tables, and a write to them is followed.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -145,6 +147,34 @@ $plain->append_conf('postgresql.conf', "shared_preload_libraries = 'matviews'\n"
 $plain->restart;
 ok($plain->poll_query_until('postgres', q{SELECT n = 70 FROM enabled_users}),
     'no preload: once the worker runs, the view is refreshed');
+
+# 4. pg_dump and restore (into another database of the same server).
+my $dump = $plain->basedir . '/watch.dump';
+$plain->safe_psql('postgres', q{CREATE VIEW prefs_enabled AS SELECT * FROM prefs WHERE enabled});
+$plain->safe_psql('postgres', q{SELECT matviews.create('via_view', 'SELECT count(*) AS n FROM prefs_enabled')});
+$plain->safe_psql('postgres', q{SELECT matviews.watch('via_view', '0')});
+ok($plain->poll_query_until('postgres',
+        q{SELECT bool_and(NOT stale) FROM matviews.status WHERE watched}),
+    'dump: both watched views are fresh before the dump');
+command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $plain->connstr('postgres')], 'dump: pg_dump');
+$plain->safe_psql('postgres', 'CREATE DATABASE restored');
+command_ok(['pg_restore', '-d', $plain->connstr('restored'), $dump], 'dump: pg_restore');
+my $rsql = sub { return $plain->safe_psql('restored', $_[0]); };
+is($rsql->(q{SELECT string_agg(view || ':' || watched::text || ':' || watch_min_interval::text, ' ' ORDER BY view)
+             FROM matviews.status}),
+    'public.enabled_users:true:00:00:00 public.via_view:true:00:00:00', 'dump: the watches are restored');
+is($rsql->(q{SELECT string_agg(d.view_name || '=' || (SELECT string_agg(r::text, ',' ORDER BY r::text)
+                                                      FROM unnest(d.watch_relids) r), ' ' ORDER BY d.view_name)
+             FROM matviews.definitions d}),
+    'enabled_users=prefs via_view=prefs,prefs_enabled',
+    'dump: the watched relations are bound to the restored ones');
+is($rsql->(q{SELECT string_agg(tgrelid::regclass::text || ':' || tgfoid::regprocedure::text, ' ')
+             FROM pg_trigger WHERE tgname = 'matviews_watch'}),
+    'prefs:matviews._on_change()', 'dump: the trigger is restored with its table');
+$rsql->(q{UPDATE prefs SET enabled = true});
+ok($plain->poll_query_until('restored',
+        q{SELECT (SELECT n FROM enabled_users) = 100 AND (SELECT n FROM via_view) = 100}),
+    'dump: a write in the restored database is followed by both views');
 $plain->stop;
 
 done_testing();
