@@ -94,10 +94,40 @@ SELECT jsonb_pretty(matviews.swap('backfilled_notification_preferences',
              ON ou.settable_id = channels.organization_id AND ou.settable_type = 'Organization'
             AND ou.notification_type = 'new_channel_message' AND ou.user_id = users.id$$) -> 'response') AS response;
 
+\echo '== watch: refresh on change; a preference changes and the view follows within a second'
+SELECT jsonb_pretty(matviews.watch('backfilled_notification_preferences', min_interval => '0') -> 'response') AS response;
+-- Polls the view (each statement of a plpgsql function sees the latest commits) until user 3's
+-- preference for channel 405 reads `never`, and says how long after the writer's commit.
+CREATE FUNCTION pg_temp.followed_after(committed timestamptz) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    LOOP
+        IF EXISTS (SELECT 1 FROM backfilled_notification_preferences
+                   WHERE user_id = 3 AND channel_id = 405 AND notification_frequency = 'never') THEN
+            RETURN format('the view followed the change %s ms after its commit (within a second: %s)',
+                          round(extract(epoch FROM clock_timestamp() - committed) * 1000),
+                          clock_timestamp() - committed < interval '1 second');
+        END IF;
+        IF clock_timestamp() > committed + interval '10 seconds' THEN
+            RETURN 'the view did not follow within 10 seconds';
+        END IF;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END $$;
+-- The new watch refreshes the view once; then the application writes, and only writes.
+DO $$ BEGIN
+    WHILE (SELECT stale FROM matviews.status WHERE view = 'public.backfilled_notification_preferences') LOOP
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
+UPDATE user_notification_preferences SET notification_frequency = 'never' WHERE user_id = 3;
+SELECT pg_temp.followed_after(clock_timestamp());
+SELECT format('%s watch run(s), strategy %s', count(*), string_agg(DISTINCT strategy, ','))
+FROM matviews.runs WHERE view = 'public.backfilled_notification_preferences' AND trigger = 'watch';
+
 \echo '== matviews.status'
 \pset format aligned
 \pset tuples_only off
-SELECT view, exists, populated, strategy, schedule, last_status, consecutive_failures, row_estimate, owner
+SELECT view, exists, populated, strategy, schedule, watched, stale, last_status, consecutive_failures, row_estimate, owner
 FROM matviews.status ORDER BY view;
 
 \echo '== matviews.runs: every operation, recorded'
