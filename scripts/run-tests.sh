@@ -65,6 +65,25 @@ suite_lint() {
     offenders=$(grep -rnE --include='*.cpp' --include='*.hpp' '#include "(worker|ops)/|#include "api' \
                 src/catalog src/boundary src/core || true)
     if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "layering: $offenders"; fi
+    # A released version's SQL is frozen: every extension script that existed at a release's
+    # commit (extension/releases.txt) is unchanged, so a change to the SQL objects goes into a new
+    # update script; and the default version can be installed or reached by an update script.
+    if git rev-parse --git-dir >/dev/null 2>&1; then
+        offenders=""
+        while read -r version commit; do
+            [ -n "$version" ] || continue
+            for script in $(git ls-tree --name-only "$commit" extension/ | grep -E '\.sql$'); do
+                git diff --quiet "$commit" -- "$script" 2>/dev/null || offenders="$offenders $script ($version)"
+            done
+        done <extension/releases.txt
+        local default
+        default=$(sed -nE "s/^default_version *= *'([^']+)'.*/\1/p" matviews.control)
+        if [ ! -e extension/matviews--"$default".sql ] &&
+           ! ls extension/matviews--*--"$default".sql >/dev/null 2>&1; then
+            offenders="$offenders (no install or update script for default_version $default)"
+        fi
+        if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "released SQL changed; add an update script instead:$offenders"; fi
+    fi
     # The code is clang-formatted (.clang-format), when the machine has clang-format.
     if command -v clang-format >/dev/null; then
         if make -s check-format >/dev/null 2>&1; then p=$((p + 1)); else f=$((f + 1)); echo "not clang-formatted: run make format"; fi
