@@ -116,6 +116,23 @@ DROP MATERIALIZED VIEW mv_lat_1a, mv_lat_1b CASCADE;
 DROP VIEW cascade_cyc1 CASCADE;
 RESET client_min_messages;
 
+-- A swap with cascade: the swap re-creates and repopulates the dependents on the new relation,
+-- then cascade refreshes each one as its own run, and the response lists them.
+CREATE TABLE cascade_sw_src (i int);
+INSERT INTO cascade_sw_src SELECT generate_series(1, 5);
+SELECT r->>'status' AS status FROM matviews.create('mv_sw_root', 'SELECT i FROM cascade_sw_src') r;
+SELECT r->>'status' AS status FROM matviews.create('mv_sw_dep', 'SELECT count(*) AS n FROM mv_sw_root') r;
+INSERT INTO cascade_sw_src VALUES (6);
+SELECT r->>'status' AS status, r->'response'->>'strategy' AS strategy,
+       r->'response'->'dependents_recreated' AS recreated,
+       jsonb_array_length(r->'response'->'cascade') AS cascaded,
+       r->'response'->'cascade'->0->>'view' AS first, r->'response'->'cascade'->0->>'status' AS first_status
+FROM matviews.refresh('mv_sw_root', strategy => 'swap', cascade => true) r;
+SELECT n FROM mv_sw_dep;
+SELECT operation, trigger, status FROM matviews.runs WHERE view = 'public.mv_sw_dep' ORDER BY id DESC LIMIT 1;
+SELECT r->>'status' AS status FROM matviews.delete('mv_sw_root', cascade => true) r;
+DROP TABLE cascade_sw_src;
+
 -- Clean up.
 SET client_min_messages = warning;
 SELECT r->>'status' AS status, r->'response'->'dropped_dependents' AS dropped

@@ -21,6 +21,12 @@ bool skip_fresh_watch_run(Context& ctx, const std::string& trigger,
     return true;
 }
 
+void collect_cascade(Context& ctx, Oid relid, std::vector<catalog::Dependent>* cascade) {
+    // The materialized views that depend on relid, in dependency order.
+    for (auto& d : catalog::dependents(ctx.spi, relid))
+        if (d.relkind == 'm') cascade->push_back(std::move(d));
+}
+
 void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Dependent>* cascade) {
     // The pipeline, then choose the strategy, count, refresh, count.
     RowCountStrategy rcs =
@@ -42,8 +48,9 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
         Oid new_oid = swap_into(ctx, rel, def, std::nullopt);
         ctx.response.set("strategy", strategy);
         ctx.row_count_after = ctx.count_rows(*catalog::relation_by_oid(new_oid), rcs);
-        // A swap re-creates and repopulates every dependent materialized view itself: cascade
-        // has nothing left to refresh.
+        // The swap re-created and repopulated the dependents on the new relation; cascade then
+        // refreshes them as it does after any refresh, each as its own run (docs/api.md).
+        if (cascade) collect_cascade(ctx, new_oid, cascade);
         return;
     }
     bool concurrently = strategy == "concurrent";
@@ -70,10 +77,7 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
                            owner_search_path(def));
     ctx.response.set("strategy", *ctx.strategy);
     ctx.row_count_after = ctx.count_rows(rel, rcs);
-    if (cascade) {
-        for (auto& d : catalog::dependents(ctx.spi, rel.oid))
-            if (d.relkind == 'm') cascade->push_back(std::move(d));
-    }
+    if (cascade) collect_cascade(ctx, rel.oid, cascade);
 }
 
 void swap_body(Context& ctx, const SwapArgs& a) {
