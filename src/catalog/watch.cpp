@@ -443,8 +443,8 @@ std::vector<int64_t> Store::watched_definitions() {
 }
 
 bool Store::refollow_watch(int64_t id) {
-    // The scheduler: recompute a watch's sources; when they changed, or a table lacks its
-    // trigger, put the triggers on as the view's owner (tables locked only if free now) and
+    // The scheduler: recompute a watch's sources; when they changed, put the triggers on as the
+    // view's owner (tables locked only if free now) and
     // record the sources, marking the view stale (the new ones may hold other rows), only while
     // it is still watched and its row is not locked (a watch or unwatch is committing); false:
     // try again later. It takes no per-view lock: a user's operation on the view must never be
@@ -456,25 +456,18 @@ bool Store::refollow_watch(int64_t id) {
     auto sources = watch_sources(rel->oid);
     std::vector<int64_t> ids;
     for (const auto& s : sources) ids.push_back(s.relid);
+    // Only a change of the relations counts: a missing trigger on a relation the watch already
+    // follows is not put back here, since a restore (pg_restore) creates the dumped triggers
+    // only after the definitions' rows, and would then find this one in its way.
     bool same = false;
     {
         AsExtensionOwner as;
         auto r = spi_.exec(
-            fmt::format(R"SQL(
-            SELECT COALESCE(d.watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.@>) $2::pg_catalog.oid[]
-                        AND d.watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.<@) $2::pg_catalog.oid[], false)
-               AND NOT EXISTS (
-                   SELECT 1 FROM pg_catalog.pg_class c
-                   WHERE c.oid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])
-                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p}}'::pg_catalog.char[])
-                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
-                                     WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid
-                                       AND t.tgname OPERATOR(pg_catalog.=) $3
-                                       AND t.tgfoid OPERATOR(pg_catalog.=) {}))
-            FROM matviews.definitions d WHERE d.id OPERATOR(pg_catalog.=) $1
-        )SQL",
-                        kOurFunction),
-            {pg::Param::int8(id), pg::Param::text(int_array(ids)), pg::Param::text(kTriggerName)});
+            "SELECT COALESCE(d.watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.@>) "
+            "$2::pg_catalog.oid[] AND d.watch_relids::pg_catalog.oid[] OPERATOR(pg_catalog.<@) "
+            "$2::pg_catalog.oid[], false) "
+            "FROM matviews.definitions d WHERE d.id OPERATOR(pg_catalog.=) $1",
+            {pg::Param::int8(id), pg::Param::text(int_array(ids))});
         same = !r.empty() && r.first()[0].as_bool();
     }
     if (same) return true;
