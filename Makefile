@@ -32,7 +32,7 @@ override with_llvm = no
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: demo test setup unit isolation tap lint format check-format
+.PHONY: demo test setup unit isolation tap lint format check-format deb test-deb
 
 EXTRA_CLEAN = $(OBJS:.o=.d) results regression.diffs regression.out build test/isolation/output_iso
 
@@ -53,6 +53,16 @@ test: setup
 	@$(MAKE) --no-print-directory WERROR=1 all
 	@$(SUDO) $(MAKE) --no-print-directory WERROR=1 install
 	@bash scripts/run-tests.sh
+
+# The Debian package postgresql-15-matviews (debian/, scripts/deb.sh): build it into build/deb/,
+# or build, install and test it (the regress suite against the installed package).
+deb:
+	@bash scripts/setup.sh deb
+	@bash scripts/deb.sh build
+
+test-deb:
+	@bash scripts/setup.sh deb
+	@bash scripts/deb.sh test
 
 format:
 	clang-format -i $(SRCS) $(wildcard src/*.hpp src/*/*.hpp test/unit/*.cpp bench/*.cpp)

@@ -12,6 +12,11 @@ PACKAGES=(
     python3 python3-psycopg2 ruby-activerecord ruby-pg
 )
 
+# `setup.sh deb`: also what building the Debian package needs (make deb, make test-deb).
+if [ "${1:-}" = deb ]; then
+    PACKAGES+=(debhelper dpkg-dev postgresql-server-dev-all)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
