@@ -444,11 +444,11 @@ std::vector<int64_t> Store::watched_definitions() {
 
 bool Store::refollow_watch(int64_t id) {
     // The scheduler: recompute a watch's sources; when they changed, put the triggers on as the
-    // view's owner (tables locked only if free now) and
-    // record the sources, marking the view stale (the new ones may hold other rows), only while
-    // it is still watched and its row is not locked (a watch or unwatch is committing); false:
-    // try again later. It takes no per-view lock: a user's operation on the view must never be
-    // skipped because of this bookkeeping.
+    // view's owner (tables locked only if free now) and record the sources, marking the view
+    // stale (the new ones may hold other rows), only while it is still watched and its row is
+    // not locked (a watch or unwatch is committing); false: try again later. It takes no
+    // per-view lock: a user's operation on the view must never be skipped because of this
+    // bookkeeping.
     auto def = find_by_id(id);
     if (!def || !def->watch_min_interval || def->relid == InvalidOid) return true;
     auto rel = relation_by_oid(def->relid);
