@@ -274,8 +274,8 @@ void Store::on_sql_drop() {
 
 void Store::record_outcome(int64_t id, bool success, const std::optional<WatchSeen>& seen) {
     // Resets or increments consecutive_failures. A success with a watch read under the lock
-    // takes away what it saw: the view stays stale only if marks were applied after the read
-    // (their commits may be after the refresh's snapshot), and then since the read.
+    // (seen) takes away what it saw: the view stays stale only if marks were applied after the
+    // read (their commits may be after the refresh's snapshot), and then since the read.
     AsExtensionOwner as;
     if (!success) {
         spi_.exec(
@@ -284,22 +284,18 @@ void Store::record_outcome(int64_t id, bool success, const std::optional<WatchSe
             {pg::Param::int8(id)});
         return;
     }
-    if (!seen) {
-        spi_.exec(
-            "UPDATE matviews.definitions SET consecutive_failures = 0 "
-            "WHERE id OPERATOR(pg_catalog.=) $1",
-            {pg::Param::int8(id)});
-        return;
-    }
     spi_.exec(
         "UPDATE matviews.definitions SET consecutive_failures = 0, "
-        "pending_changes = pg_catalog.int8larger(pending_changes OPERATOR(pg_catalog.-) $3, 0), "
-        "stale = change_seq OPERATOR(pg_catalog.<>) $2, "
-        "stale_since = CASE WHEN change_seq OPERATOR(pg_catalog.=) $2 THEN NULL "
+        "pending_changes = CASE WHEN $2 IS NULL THEN pending_changes "
+        "ELSE pg_catalog.int8larger(pending_changes OPERATOR(pg_catalog.-) $3, 0) END, "
+        "stale = CASE WHEN $2 IS NULL THEN stale ELSE change_seq OPERATOR(pg_catalog.<>) $2 END, "
+        "stale_since = CASE WHEN $2 IS NULL THEN stale_since "
+        "WHEN change_seq OPERATOR(pg_catalog.=) $2 THEN NULL "
         "ELSE pg_catalog.timestamptz_larger(COALESCE(stale_since, $4), $4) END "
         "WHERE id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(id), pg::Param::int8(seen->change_seq),
-         pg::Param::int8(seen->pending_changes), pg::Param::timestamptz(seen->at)});
+        {pg::Param::int8(id), seen ? pg::Param::int8(seen->change_seq) : pg::Param::null(INT8OID),
+         seen ? pg::Param::int8(seen->pending_changes) : pg::Param::null(INT8OID),
+         seen ? pg::Param::timestamptz(seen->at) : pg::Param::null(TIMESTAMPTZOID)});
 }
 
 int64_t Store::begin_run(const std::string& view, const std::string& operation,

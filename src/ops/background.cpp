@@ -21,6 +21,22 @@ namespace {
         .hint(fmt::format("Use matviews.adopt({}) to manage it first.", pg::quote_literal(view)));
 }
 
+constexpr const char* kMinIntervalHint =
+    "Pass an interval such as '1 second', or '0' to refresh as soon as possible.";
+
+// The pipeline for a call that also acts on a kept definition whose view is gone (unschedule,
+// unwatch): 42P01 when there is neither, 42704 when the view is not managed.
+std::optional<Target> resolve_managed(Context& ctx, const OptText& name) {
+    auto t = resolve_view(ctx, name, std::nullopt, Resolve{true, true});
+    if (!t) return t;
+    if (!t->rel && !t->def)
+        throw Error(sqlstate::undefined_table,
+                    fmt::format("materialized view {} does not exist", ctx.view))
+            .hint("Check the name and search_path.");
+    if (!t->def) throw_unmanaged(ctx.view);
+    return t;
+}
+
 void schedule_body(Context& ctx, const OptText& name, const OptText& schedule) {
     // Validate, then the pipeline, then store the schedule text; the scheduler computes the due
     // times.
@@ -45,13 +61,8 @@ void schedule_body(Context& ctx, const OptText& name, const OptText& schedule) {
 
 void unschedule_body(Context& ctx, const OptText& name) {
     // Clears the schedule; also of a kept definition whose view is gone.
-    auto t = resolve_view(ctx, name, std::nullopt, Resolve{true, true});
+    auto t = resolve_managed(ctx, name);
     if (!t) return;
-    if (!t->rel && !t->def)
-        throw Error(sqlstate::undefined_table,
-                    fmt::format("materialized view {} does not exist", ctx.view))
-            .hint("Check the name and search_path.");
-    if (!t->def) throw_unmanaged(ctx.view);
     if (!t->rel) ctx.response.set("view_exists", false);
     catalog::Definition def = *t->def;
     if (!def.schedule) {
@@ -69,19 +80,19 @@ void watch_body(Context& ctx, const OptText& name, const OptText& min_interval) 
     require_name(name);
     if (!min_interval)
         throw Error(sqlstate::null_value_not_allowed, "min_interval must not be null")
-            .hint("Pass an interval such as '1 second', or '0' to refresh as soon as possible.");
+            .hint(kMinIntervalHint);
     int64_t us = 0;
     if (auto bad = pg::in_subtransaction([&] { us = ctx.store.interval_us(*min_interval); })) {
         if (pg::is_cancel(*bad)) throw Error(*bad);
         throw Error(sqlstate::invalid_parameter_value,
                     fmt::format("invalid min_interval \"{}\"", *min_interval))
             .detail(bad->message)
-            .hint("Pass an interval such as '1 second', or '0' to refresh as soon as possible.");
+            .hint(kMinIntervalHint);
     }
     if (us < 0)
         throw Error(sqlstate::invalid_parameter_value,
                     fmt::format("min_interval must not be negative: \"{}\"", *min_interval))
-            .hint("Pass an interval such as '1 second', or '0' to refresh as soon as possible.");
+            .hint(kMinIntervalHint);
     auto t = resolve_view(ctx, name, std::nullopt);
     if (!t) return;
     if (!t->def) throw_unmanaged(ctx.view);
@@ -113,14 +124,9 @@ void watch_body(Context& ctx, const OptText& name, const OptText& min_interval) 
 }
 
 void unwatch_body(Context& ctx, const OptText& name) {
-    // Clears the watch.
-    auto t = resolve_view(ctx, name, std::nullopt, Resolve{true, true});
+    // Clears the watch; also of a kept definition whose view is gone.
+    auto t = resolve_managed(ctx, name);
     if (!t) return;
-    if (!t->rel && !t->def)
-        throw Error(sqlstate::undefined_table,
-                    fmt::format("materialized view {} does not exist", ctx.view))
-            .hint("Check the name and search_path.");
-    if (!t->def) throw_unmanaged(ctx.view);
     if (!t->def->watch_min_interval) {
         ctx.skip("not watched");
         return;
