@@ -265,11 +265,15 @@ SELECT r->>'status' AS status FROM matviews.swap('wt_upstream') r;
 CALL wt_wait_for('cascaded_swap', $$SELECT n10 = 50 FROM wt_downstream$$);
 
 -- A replaced plain view under a watched view is followed: its new tables get the trigger.
+-- Nothing is done in the DDL's own transaction, nor as its role: inside it, no trigger yet.
 CREATE TABLE wt_extra (user_id int, kind text);
+BEGIN;
 CREATE OR REPLACE VIEW wt_enabled AS
     SELECT u.id, u.full_name AS name, p.kind FROM wt_users u JOIN wt_prefs p ON p.user_id = u.id
     WHERE p.enabled
     UNION ALL SELECT e.user_id, 'extra', e.kind FROM wt_extra e;
+SELECT count(*) AS trigger_in_ddl_transaction FROM pg_trigger WHERE tgrelid = 'wt_extra'::regclass;
+COMMIT;
 CALL wt_wait_for('replaced_view_followed', $$SELECT count(*) = 1 FROM pg_trigger
                  WHERE tgname = 'matviews_watch' AND tgrelid = 'wt_extra'::regclass$$);
 CALL wt_settle('settled');
@@ -336,6 +340,22 @@ SELECT * FROM wt_error(matviews.watch('wt_foreign_mv'));
 -- Refused calls changed nothing: no trigger on the foreign table's neighbours, no watch.
 SELECT view FROM matviews.status WHERE watched ORDER BY view;
 
+-- A hostile role with CREATE on a schema plants matviews_watch triggers calling matviews'
+-- function: on a security_invoker view over pg_authid (were the collector to lock it as the
+-- extension's owner, it would lock pg_authid), and on a table of its own. The worker's collector
+-- handles tables only, each locked by OID and dropped as the table's owner: the planted table
+-- trigger goes, the view and pg_authid are never touched.
+CREATE ROLE wt_hostile;
+CREATE SCHEMA wt_h AUTHORIZATION wt_hostile;
+SET ROLE wt_hostile;
+CREATE TABLE wt_h.own (i int);
+CREATE VIEW wt_h.lockme WITH (security_invoker = true) AS SELECT rolname FROM pg_catalog.pg_authid;
+CREATE TRIGGER matviews_watch INSTEAD OF INSERT ON wt_h.lockme
+    FOR EACH ROW EXECUTE FUNCTION matviews._on_change();
+CREATE TRIGGER matviews_watch AFTER INSERT ON wt_h.own
+    FOR EACH STATEMENT EXECUTE FUNCTION matviews._on_change();
+RESET ROLE;
+
 -- unwatch: the watch ends, and the worker drops the triggers no other watch needs (each only
 -- when its table is free at that moment); a second unwatch is skipped.
 CALL wt_settle('settled');
@@ -346,6 +366,13 @@ SELECT watched, stale, stale_since, pending_changes FROM matviews.status WHERE v
 CALL wt_wait_for('unused_triggers_dropped', $$SELECT count(*) = 0 FROM pg_trigger
                  WHERE tgname = 'matviews_watch'
                    AND tgrelid IN ('wt_users'::regclass, 'wt_prefs'::regclass, 'wt_extra'::regclass)$$);
+CALL wt_wait_for('planted_table_trigger_dropped', $$SELECT count(*) = 0 FROM pg_trigger
+                 WHERE tgrelid = 'wt_h.own'::regclass$$);
+SELECT count(*) AS view_trigger_untouched FROM pg_trigger WHERE tgrelid = 'wt_h.lockme'::regclass;
+SELECT count(*) AS pg_authid_locks FROM pg_locks
+WHERE relation = 'pg_catalog.pg_authid'::regclass AND mode = 'AccessExclusiveLock';
+DROP SCHEMA wt_h CASCADE;
+DROP ROLE wt_hostile;
 SELECT tgrelid::regclass AS still_triggered FROM pg_trigger
 WHERE tgname = 'matviews_watch' AND tgfoid = 'matviews._on_change()'::regprocedure ORDER BY 1::text;
 -- delete removes the watch with the definition, and a plain DROP too (the worker then drops
