@@ -9,7 +9,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 EXTENSION = matviews
 MODULE_big = matviews
-DATA = extension/matviews--0.1.sql extension/matviews--0.1--0.2.sql extension/matviews--0.2--0.3.sql
+DATA = extension/matviews--0.1.sql extension/matviews--0.1--0.2.sql extension/matviews--0.2--0.3.sql \
+       extension/matviews--0.3--0.4.sql
 
 SRCS := $(sort $(wildcard src/*.cpp src/*/*.cpp))
 OBJS = $(SRCS:.cpp=.o)

@@ -108,6 +108,29 @@ MV_FUNCTION(matviews_on_change) {
     return PointerGetDatum(nullptr);  // an AFTER trigger's result is ignored, but must not be null
 }
 
+MV_FUNCTION(matviews_capture) {
+    // The capture triggers of an incremental view's tables: the statement's transition rows go
+    // to matviews.changes (in this transaction: a rollback takes them back); the change is also
+    // noted for watches, as matviews_watch would.
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    "matviews._capture() is a trigger function")
+            .hint("An incremental view puts it on the tables it reads.");
+    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!TRIGGER_FIRED_FOR_STATEMENT(data->tg_event) || !TRIGGER_FIRED_AFTER(data->tg_event))
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    "matviews._capture() must be an AFTER ... FOR EACH STATEMENT trigger");
+    pg::note_change(RelationGetRelid(data->tg_relation));
+    pg::Spi spi;
+    catalog::Store(spi).capture_statement(data);
+    return PointerGetDatum(nullptr);
+}
+
+MV_FUNCTION(matviews_explain) {
+    // matviews.explain(name, sql)
+    return pg::return_jsonb(ops::explain(arg_text(fcinfo, 0), arg_text(fcinfo, 1)));
+}
+
 MV_FUNCTION(matviews_wait) {
     // matviews.wait(run_id, timeout)
     auto run_id = pg::arg_int8(fcinfo, 0);

@@ -94,6 +94,13 @@ void define_gucs() {
         "transaction, to notice DROP EXTENSION and changes made without matviews' functions.",
         &settings.scheduler_naptime_ms, 10 * 1000, 10, 60 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
         nullptr, nullptr);
+    DefineCustomRealVariable(
+        "matviews.incremental_max_fraction",
+        "The largest part of an incremental view a refresh recomputes by key.",
+        "When the changes since the last refresh affect more keys than this fraction of the "
+        "view's estimated rows, the refresh is a full one (CONCURRENTLY), which is then cheaper.",
+        &settings.incremental_max_fraction, 0.3, 0.0, 1.0, PGC_USERSET, 0, nullptr, nullptr,
+        nullptr);
     MarkGUCPrefixReserved("matviews");
 }
 

@@ -13,6 +13,7 @@ struct Settings {
     char* timezone = nullptr;  // matviews.timezone, validated by pg_tzset
     int runs_retention_s = 30 * 24 * 3600;
     int scheduler_naptime_ms = 10000;
+    double incremental_max_fraction = 0.3;
 };
 
 extern Settings settings;

@@ -258,6 +258,10 @@ void lock_relation_exclusive(Oid relid, bool nowait) {
     call([&] { LockRelationOid(relid, AccessExclusiveLock); });
 }
 
+void lock_relation_for_refresh(Oid relid) {
+    call([&] { LockRelationOid(relid, ExclusiveLock); });
+}
+
 bool wait_for_lockers(Oid relid, long timeout_ms) {
     // Waits on the holders' virtual transactions (WaitForLockers), in slices shorter than half of
     // deadlock_timeout, and only while no holder is itself waiting for a lock. Such a wait is an

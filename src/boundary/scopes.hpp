@@ -118,6 +118,10 @@ int backend_pid();
 // which LOCK TABLE refuses.
 void lock_relation_exclusive(Oid relid, bool nowait);
 
+// Takes ExclusiveLock on a relation, waiting for it, as REFRESH ... CONCURRENTLY does: readers
+// go on, other refreshes and DDL wait.
+void lock_relation_for_refresh(Oid relid);
+
 // The message of lock_relation_exclusive(nowait) when the lock is taken: the relation is busy.
 inline constexpr const char* kRelationBusy = "could not obtain lock on relation without waiting";
 

@@ -8,7 +8,9 @@
 #include "boundary/scopes.hpp"
 
 extern "C" {
+#include "commands/trigger.h"
 #include "utils/array.h"
+#include "utils/snapmgr.h"
 }
 
 namespace mv::pg {
@@ -49,6 +51,31 @@ Param Param::oid(Oid v) {
 Param Param::opt_int8(const std::optional<int64_t>& v) {
     // An int8 parameter that may be null.
     return v ? int8(*v) : null(INT8OID);
+}
+
+namespace {
+Param int_array(const std::vector<int64_t>& items, Oid elem, Oid array) {
+    // A one-dimensional array of a by-value integer type.
+    std::vector<Datum> d;
+    for (int64_t v : items)
+        d.push_back(elem == INT4OID ? Int32GetDatum(static_cast<int32>(v))
+                                    : ObjectIdGetDatum(static_cast<Oid>(v)));
+    int n = static_cast<int>(d.size());
+    Datum* data = d.data();
+    Param p;
+    p.type = array;
+    p.is_null = false;
+    p.value = call(
+        [&] { return PointerGetDatum(construct_array(data, n, elem, 4, true, TYPALIGN_INT)); });
+    return p;
+}
+}  // namespace
+
+Param Param::oid_array(const std::vector<Oid>& items) {
+    return int_array(std::vector<int64_t>(items.begin(), items.end()), OIDOID, OIDARRAYOID);
+}
+Param Param::int4_array(const std::vector<int32_t>& items) {
+    return int_array(std::vector<int64_t>(items.begin(), items.end()), INT4OID, INT4ARRAYOID);
 }
 
 Param Param::null(Oid type) {
@@ -266,6 +293,100 @@ SPIPlanPtr kept_plan(const std::string& query, const std::vector<Oid>& types) {
 
 }  // namespace
 
+// ---- one snapshot for a scope ---------------------------------------------------------------
+
+namespace {
+Snapshot g_snapshot = nullptr;
+}
+
+SnapshotScope::SnapshotScope() {
+    snapshot_ = call([] { return RegisterSnapshot(GetLatestSnapshot()); });
+    previous_ = g_snapshot;
+    g_snapshot = static_cast<Snapshot>(snapshot_);
+}
+
+SnapshotScope::~SnapshotScope() {
+    g_snapshot = static_cast<Snapshot>(previous_);
+    try {
+        call([&] { UnregisterSnapshot(static_cast<Snapshot>(snapshot_)); });
+    } catch (...) {
+        // Released already by the resource owner of an aborted (sub)transaction.
+    }
+}
+
+// ---- kept rows ----------------------------------------------------------------------------
+
+KeptRows::KeptRows() {
+    context_ = call([] {
+        return AllocSetContextCreate(CurrentMemoryContext, "matviews kept rows",
+                                     ALLOCSET_DEFAULT_SIZES);
+    });
+}
+
+KeptRows::~KeptRows() {
+    if (context_ != nullptr) MemoryContextDelete(context_);  // cannot raise
+}
+
+KeptRows::KeptRows(KeptRows&& other) noexcept
+    : context_(other.context_), desc_(other.desc_), tuples_(std::move(other.tuples_)) {
+    other.context_ = nullptr;
+    other.desc_ = nullptr;
+}
+
+int KeptRows::columns() const {
+    return desc_ ? desc()->natts : 0;
+}
+
+bool KeptRows::is_null(size_t row, int col) const {
+    bool isnull = true;
+    HeapTuple t = tuple(row);
+    TupleDesc d = desc();
+    call([&] { heap_getattr(t, col + 1, d, &isnull); });
+    return isnull;
+}
+
+Param KeptRows::param(size_t row, int col) const {
+    bool isnull = true;
+    HeapTuple t = tuple(row);
+    TupleDesc d = desc();
+    Datum v = call([&] { return heap_getattr(t, col + 1, d, &isnull); });
+    return Param{TupleDescAttr(d, col)->atttypid, isnull ? Datum(0) : v, isnull};
+}
+
+int64_t KeptRows::as_int(size_t row, int col) const {
+    Param p = param(row, col);
+    if (p.is_null) return 0;
+    switch (p.type) {
+        case INT2OID:
+            return DatumGetInt16(p.value);
+        case INT4OID:
+            return DatumGetInt32(p.value);
+        case OIDOID:
+            return DatumGetObjectId(p.value);
+        default:
+            return DatumGetInt64(p.value);
+    }
+}
+
+bool KeptRows::as_bool(size_t row, int col) const {
+    Param p = param(row, col);
+    return !p.is_null && DatumGetBool(p.value);
+}
+
+KeptRows Spi::exec_kept(std::string_view sql, const std::vector<Param>& params) {
+    KeptRows keep;
+    run(sql, params, std::string(kPinnedSearchPath), &keep);
+    return keep;
+}
+
+void Spi::register_trigger_data(void* trigger_data) {
+    int rc =
+        call([&] { return SPI_register_trigger_data(static_cast<TriggerData*>(trigger_data)); });
+    if (rc < 0)
+        throw Error(sqlstate::internal_error,
+                    fmt::format("matviews: SPI error {}", SPI_result_code_string(rc)));
+}
+
 Result Spi::exec(std::string_view sql, const std::vector<Param>& params) {
     return run(sql, params, std::string(kPinnedSearchPath));
 }
@@ -275,7 +396,7 @@ void Spi::exec_owner_code(std::string_view sql, const std::optional<std::string>
 }
 
 Result Spi::run(std::string_view sql, const std::vector<Param>& params,
-                const std::optional<std::string>& search_path) {
+                const std::optional<std::string>& search_path, KeptRows* keep) {
     // Runs sql with params bound as $1..$n under search_path (a GUC nest level, as a function's
     // SET clause: restored when the statement ends or fails) and converts the rows it returns.
     GucScope pin;
@@ -301,7 +422,17 @@ Result Spi::run(std::string_view sql, const std::vector<Param>& params,
     SPIPlanPtr plan = nullptr;
     if (nargs > 0 && search_path && *search_path == kPinnedSearchPath)
         plan = kept_plan(query, types);
+    Snapshot snapshot = g_snapshot;
     int rc = call([&] {
+        if (snapshot != nullptr) {
+            // One snapshot for the scope (SnapshotScope): SPI copies it and advances its command
+            // id, so this transaction's own earlier changes are seen.
+            SPIPlanPtr p = plan != nullptr ? plan : SPI_prepare(q, nargs, t);
+            if (p == nullptr) return SPI_result;
+            int r = SPI_execute_snapshot(p, v, n, snapshot, InvalidSnapshot, false, true, 0);
+            if (plan == nullptr) SPI_freeplan(p);
+            return r;
+        }
         if (plan != nullptr) return SPI_execute_plan(plan, v, n, false, 0);
         return nargs == 0 ? SPI_execute(q, false, 0)
                           : SPI_execute_with_args(q, nargs, t, v, n, false, 0);
@@ -314,6 +445,32 @@ Result Spi::run(std::string_view sql, const std::vector<Param>& params,
     Result result;
     result.processed = SPI_processed;
     SPITupleTable* tab = SPI_tuptable;
+    if (keep != nullptr) {
+        // Copies of the tuples in the kept rows' context, nothing converted.
+        uint64 count = SPI_processed;
+        MemoryContext cx = keep->context_;
+        void* desc = nullptr;
+        std::vector<void*>& tuples = keep->tuples_;
+        tuples.reserve(count);
+        if (tab != nullptr) {
+            desc = call([&] {
+                MemoryContext old = MemoryContextSwitchTo(cx);
+                TupleDesc d = CreateTupleDescCopy(tab->tupdesc);
+                MemoryContextSwitchTo(old);
+                return d;
+            });
+            for (uint64 r = 0; r < count; r++)
+                tuples.push_back(call([&] {
+                    MemoryContext old = MemoryContextSwitchTo(cx);
+                    HeapTuple copy = heap_copytuple(tab->vals[r]);
+                    MemoryContextSwitchTo(old);
+                    return copy;
+                }));
+            call([&] { SPI_freetuptable(tab); });
+        }
+        keep->desc_ = desc;
+        return result;
+    }
     if (tab != nullptr) {
         TupleDesc desc = tab->tupdesc;
         auto columns = std::make_shared<std::vector<std::string>>();

@@ -30,6 +30,8 @@ struct Param {
     static Param timestamptz(int64_t ts);
     static Param jsonb(const Json& j);
     static Param text_array(const std::vector<std::string>& items);
+    static Param oid_array(const std::vector<Oid>& items);
+    static Param int4_array(const std::vector<int32_t>& items);
     static Param null(Oid type);
 };
 
@@ -83,6 +85,51 @@ struct Result {
     const Row& first() const { return rows.at(0); }
 };
 
+// Result rows kept as PostgreSQL tuples, in a memory context of their own that lives as long as
+// the object: values handed from one statement to the next without converting them (the
+// incremental refresh's changed rows, keys and recomputed rows).
+class KeptRows {
+  public:
+    KeptRows();
+    ~KeptRows();
+    KeptRows(const KeptRows&) = delete;
+    KeptRows& operator=(const KeptRows&) = delete;
+    KeptRows(KeptRows&& other) noexcept;
+
+    size_t size() const { return tuples_.size(); }
+    int columns() const;
+    // Cell (row, col), 0-based, as a parameter of its own type (null when null).
+    Param param(size_t row, int col) const;
+    bool is_null(size_t row, int col) const;
+    int64_t as_int(size_t row, int col) const;  // int2/4/8 or oid
+    bool as_bool(size_t row, int col) const;
+
+    // For boundary code that works on the tuples themselves (delta.cpp).
+    HeapTuple tuple(size_t row) const { return static_cast<HeapTuple>(tuples_[row]); }
+    TupleDesc desc() const { return static_cast<TupleDesc>(desc_); }
+
+  private:
+    friend class Spi;
+    MemoryContext context_ = nullptr;
+    void* desc_ = nullptr;
+    std::vector<void*> tuples_;
+};
+
+// For its lifetime, every statement of every Spi runs in one snapshot, taken (the latest) when
+// the scope starts: an incremental refresh reads the change log, the tables and the view as of
+// one moment. Statements still see this transaction's own earlier changes.
+class SnapshotScope {
+  public:
+    SnapshotScope();
+    ~SnapshotScope();
+    SnapshotScope(const SnapshotScope&) = delete;
+    SnapshotScope& operator=(const SnapshotScope&) = delete;
+
+  private:
+    void* snapshot_;
+    void* previous_;
+};
+
 // A scoped SPI connection.
 class Spi {
   public:
@@ -99,10 +146,14 @@ class Spi {
     void exec_owner_code(std::string_view sql, const std::optional<std::string>& search_path);
     // The first column of the first row, or a null Value when there is no row.
     Value scalar(std::string_view sql, const std::vector<Param>& params = {});
+    // Runs one statement (pinned search_path) and keeps its rows as tuples.
+    KeptRows exec_kept(std::string_view sql, const std::vector<Param>& params = {});
+    // Makes a trigger's transition tables readable by name in the statements that follow.
+    void register_trigger_data(void* trigger_data);
 
   private:
     Result run(std::string_view sql, const std::vector<Param>& params,
-               const std::optional<std::string>& search_path);
+               const std::optional<std::string>& search_path, KeptRows* keep = nullptr);
     bool connected_ = false;
 };
 

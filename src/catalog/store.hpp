@@ -152,6 +152,10 @@ class Store {
     // created.
     int install_watch_triggers(const std::vector<WatchSource>& sources, Oid owner,
                                const std::string& owner_name, bool wait);
+    // The same for an incremental view's capture triggers (matviews_capture_ins, _upd, _del,
+    // _trunc) on each table a change of its sources can be written to; waits for the locks.
+    int install_capture_triggers(const std::vector<Oid>& tables, Oid owner,
+                                 const std::string& owner_name);
     // Sets or clears (min_interval nullopt) the watch of a definition and the relations it
     // follows; a new watch starts stale, so the view is refreshed once; a watch run queued for
     // the old watch is cancelled.
@@ -297,7 +301,42 @@ class Store {
     // For catalog-layer readers that take the session (relation.cpp, clone.cpp).
     pg::Spi& spi() { return spi_; }
 
+    // ---- incremental refresh (changes.cpp)
+    // The capture trigger: converts the statement's transition rows to jsonb as the writer (a
+    // type's cast to json is its owner's code, never run with more rights than the writer's),
+    // then appends them to matviews.changes as the extension's owner.
+    void capture_statement(void* trigger_data);
+    // The view's tables that lack one of the capture triggers, or have one disabled.
+    std::vector<Oid> tables_missing_capture(const std::vector<Oid>& tables);
+    // What the capture looks like now: this cluster and database, the view, and every captured
+    // table with its columns (jsonb text). Any difference from the recorded one means the log
+    // cannot be trusted.
+    std::string capture_shape(Oid view, const std::vector<Oid>& tables);
+    // inc_snapshot and inc_state (text) of a definition, under the view's lock.
+    std::pair<std::optional<std::string>, std::optional<std::string>> incremental_state(int64_t id);
+    // Changes to `tables` committed after `since` and visible now, by source (source_of[i] is
+    // the source tables[i] belongs to): one row per source with changes: source (int4), its
+    // rows old and new (jsonb array), its old rows (jsonb array), whether a TRUNCATE came,
+    // the number of rows.
+    pg::KeptRows read_changes(const std::vector<Oid>& tables, const std::vector<int32_t>& source_of,
+                              const std::optional<std::string>& since);
+    // pg_current_snapshot() as text, in the statement's snapshot.
+    std::string current_snapshot();
+    // Records the snapshot the view now reflects and its capture's shape, and deletes the log
+    // rows of its tables that every incremental view has taken in.
+    void save_incremental_state(int64_t id, const std::string& snapshot, const std::string& shape,
+                                const std::vector<Oid>& tables);
+    // A definition becomes incremental (or stops being: tables empty): its captured tables,
+    // and no snapshot yet, so its next refresh is a full one.
+    void reset_incremental_state(int64_t id, const std::vector<Oid>& tables);
+    // Runs a statement derived from a view's query as its owner, in a security-restricted
+    // operation, and keeps its rows.
+    pg::KeptRows owner_rows(const std::string& sql, const std::vector<pg::Param>& params,
+                            Oid owner);
+
   private:
+    int install_triggers(const std::vector<std::pair<Oid, std::string>>& tables, Oid owner,
+                         const std::string& owner_name, bool wait, bool capture);
     pg::Spi& spi_;
 };
 

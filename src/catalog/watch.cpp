@@ -14,10 +14,42 @@ namespace mv::catalog {
 
 namespace {
 
-constexpr const char* kTriggerName = "matviews_watch";
+// A set of statement triggers matviews puts on a table: a watch's (one, which notes the change)
+// or an incremental view's capture (one per event: transition tables allow only one), each with
+// its name, matviews' function (as a regprocedure the catalogs compare with tgfoid), and the
+// definitions that still need them.
+struct TriggerSpec {
+    const char* name;
+    const char* function;
+    const char* events;       // the CREATE TRIGGER text between the name and ON
+    const char* referencing;  // its REFERENCING clause, after ON
+    const char* used_by;      // SQL: a definition d that needs triggers on table t.tgrelid
+    const char* purpose;      // for messages: "watch", "capture changes of"
+};
 
-// matviews' own trigger function, as a regprocedure the catalogs compare with tgfoid.
-constexpr const char* kOurFunction = "'matviews._on_change()'::pg_catalog.regprocedure";
+constexpr const char* kWatchUsed =
+    "d.watch_min_interval IS NOT NULL "
+    "AND t.tgrelid OPERATOR(pg_catalog.=) ANY (d.watch_relids::pg_catalog.oid[])";
+constexpr const char* kCaptureUsed =
+    "d.refresh_strategy OPERATOR(pg_catalog.=) 'incremental' "
+    "AND t.tgrelid OPERATOR(pg_catalog.=) ANY (d.inc_relids)";
+constexpr const char* kWatchFunction = "'matviews._on_change()'::pg_catalog.regprocedure";
+constexpr const char* kCaptureFunction = "'matviews._capture()'::pg_catalog.regprocedure";
+
+const TriggerSpec kWatchTriggers[] = {
+    {"matviews_watch", kWatchFunction, "AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE", "",
+     kWatchUsed, "watch"},
+};
+const TriggerSpec kCaptureTriggers[] = {
+    {"matviews_capture_ins", kCaptureFunction, "AFTER INSERT", "REFERENCING NEW TABLE AS mv_new",
+     kCaptureUsed, "capture changes of"},
+    {"matviews_capture_upd", kCaptureFunction, "AFTER UPDATE",
+     "REFERENCING OLD TABLE AS mv_old NEW TABLE AS mv_new", kCaptureUsed, "capture changes of"},
+    {"matviews_capture_del", kCaptureFunction, "AFTER DELETE", "REFERENCING OLD TABLE AS mv_old",
+     kCaptureUsed, "capture changes of"},
+    {"matviews_capture_trunc", kCaptureFunction, "AFTER TRUNCATE", "", kCaptureUsed,
+     "capture changes of"},
+};
 
 std::string int_array(const std::vector<int64_t>& v) {
     // An array parameter as text; the statement casts it.
@@ -128,73 +160,94 @@ std::vector<WatchSource> Store::watch_sources(Oid view) {
 
 int Store::install_watch_triggers(const std::vector<WatchSource>& sources, Oid owner,
                                   const std::string& owner_name, bool wait) {
-    // For each table, by OID: lock it as CREATE TRIGGER would, also when the trigger is there
-    // already (so a collector cannot drop it before this watch commits), then read its name and
+    std::vector<std::pair<Oid, std::string>> tables;
+    for (const auto& s : sources)
+        if (s.relkind == 'r' || s.relkind == 'p') tables.emplace_back(s.relid, s.quoted);
+    return install_triggers(tables, owner, owner_name, wait, false);
+}
+
+int Store::install_capture_triggers(const std::vector<Oid>& tables, Oid owner,
+                                    const std::string& owner_name) {
+    std::vector<std::pair<Oid, std::string>> named;
+    for (Oid t : tables) named.emplace_back(t, std::to_string(t));
+    return install_triggers(named, owner, owner_name, true, true);
+}
+
+int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tables, Oid owner,
+                            const std::string& owner_name, bool wait, bool capture) {
+    // For each table, by OID: lock it as CREATE TRIGGER would, also when the triggers are there
+    // already (so a collector cannot drop them before this commits), then read its name and
     // state under the lock: ours already there, someone else's of that name (42710), or create
     // it as the owner in a security-restricted operation, after checking the TRIGGER privilege
     // so the refusal can say which GRANT is missing (PostgreSQL checks it again).
     int created = 0;
-    for (const auto& s : sources) {
-        if (s.relkind != 'r' && s.relkind != 'p') continue;
-        switch (pg::lock_relation_for_ddl(s.relid, false, wait)) {
+    const TriggerSpec* specs = capture ? kCaptureTriggers : kWatchTriggers;
+    size_t nspecs = capture ? std::size(kCaptureTriggers) : std::size(kWatchTriggers);
+    for (const auto& [relid, quoted] : tables) {
+        switch (pg::lock_relation_for_ddl(relid, false, wait)) {
             case pg::LockResult::gone:
                 continue;  // dropped meanwhile: its views are gone with it (or changed)
             case pg::LockResult::busy:
-                throw Error(
-                    sqlstate::lock_not_available,
-                    fmt::format("could not lock table {} to put the watch trigger on it", s.quoted))
+                throw Error(sqlstate::lock_not_available,
+                            fmt::format("could not lock table {} to put the {} trigger on it",
+                                        quoted, specs[0].name))
                     .hint("Another session holds a lock on it; the worker tries again later.");
             case pg::LockResult::locked:
                 break;
         }
-        std::optional<bool> ours;
-        bool allowed = false;
-        std::string table;
-        {
-            AsExtensionOwner as;
-            auto r = spi_.exec(
-                fmt::format("SELECT (SELECT t.tgfoid OPERATOR(pg_catalog.=) {} "
-                            "FROM pg_catalog.pg_trigger t "
-                            "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
-                            "AND t.tgname OPERATOR(pg_catalog.=) $2), "
-                            "pg_catalog.has_table_privilege($3, $1, 'TRIGGER'), "
-                            "pg_catalog.format('%I.%I', n.nspname, c.relname) "
-                            "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-                            "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
-                            "WHERE c.oid OPERATOR(pg_catalog.=) $1",
-                            kOurFunction),
-                {pg::Param::oid(s.relid), pg::Param::text(kTriggerName), pg::Param::oid(owner)});
-            if (r.empty()) continue;
-            if (!r.first()[0].is_null()) ours = r.first()[0].as_bool();
-            allowed = r.first()[1].as_bool();
-            table = r.first()[2].as_string();
+        for (size_t k = 0; k < nspecs; k++) {
+            const TriggerSpec& spec = specs[k];
+            std::optional<bool> ours;
+            bool allowed = false;
+            std::string table;
+            {
+                AsExtensionOwner as;
+                auto r = spi_.exec(
+                    fmt::format("SELECT (SELECT t.tgfoid OPERATOR(pg_catalog.=) {} "
+                                "FROM pg_catalog.pg_trigger t "
+                                "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
+                                "AND t.tgname OPERATOR(pg_catalog.=) $2), "
+                                "pg_catalog.has_table_privilege($3, $1, 'TRIGGER'), "
+                                "pg_catalog.format('%I.%I', n.nspname, c.relname) "
+                                "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                                "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+                                "WHERE c.oid OPERATOR(pg_catalog.=) $1",
+                                spec.function),
+                    {pg::Param::oid(relid), pg::Param::text(spec.name), pg::Param::oid(owner)});
+                if (r.empty()) break;
+                if (!r.first()[0].is_null()) ours = r.first()[0].as_bool();
+                allowed = r.first()[1].as_bool();
+                table = r.first()[2].as_string();
+            }
+            // The owner's TRIGGER privilege counts even when the trigger is there already
+            // (another view put it on): it is the owner's trigger on the table.
+            if (!allowed)
+                throw Error(sqlstate::insufficient_privilege,
+                            fmt::format("permission denied to {} table {}", spec.purpose, table))
+                    .detail(fmt::format("matviews puts statement triggers on every table the "
+                                        "view reads, as the view's owner, role \"{}\".",
+                                        owner_name))
+                    .hint(fmt::format("GRANT TRIGGER ON {} TO {}; (by the table's owner)", table,
+                                      pg::quote_ident(owner_name)));
+            if (ours && *ours) continue;
+            if (ours)
+                throw Error(
+                    sqlstate::duplicate_object,
+                    fmt::format("table {} already has a trigger named {}", table, spec.name))
+                    .detail(fmt::format("matviews puts its own statement trigger of that name "
+                                        "on every table a view it must {} reads.",
+                                        capture ? "refresh incrementally" : "watch"))
+                    .hint(fmt::format("Rename that trigger (ALTER TRIGGER {} ON {} RENAME TO "
+                                      "...), then {} again.",
+                                      spec.name, table, capture ? "try" : "watch"));
+            pg::RoleScope as_owner(owner, true);
+            spi_.exec(
+                fmt::format("CREATE TRIGGER {} {} ON {} {} FOR EACH STATEMENT EXECUTE "
+                            "FUNCTION {}",
+                            spec.name, spec.events, table, spec.referencing,
+                            capture ? "matviews._capture()" : "matviews._on_change()"));
+            created++;
         }
-        // The owner's TRIGGER privilege counts even when the trigger is there already (another
-        // watch put it on): a watch is the owner's trigger on the table.
-        if (!allowed)
-            throw Error(sqlstate::insufficient_privilege,
-                        fmt::format("permission denied to watch table {}", table))
-                .detail(fmt::format("A watch puts a statement trigger on every table the view "
-                                    "reads, as the view's owner, role \"{}\".",
-                                    owner_name))
-                .hint(fmt::format("GRANT TRIGGER ON {} TO {}; (by the table's owner)", table,
-                                  pg::quote_ident(owner_name)));
-        if (ours && *ours) continue;
-        if (ours)
-            throw Error(sqlstate::duplicate_object,
-                        fmt::format("table {} already has a trigger named {}", table, kTriggerName))
-                .detail(
-                    "matviews puts its own statement trigger of that name on every table a "
-                    "watched view reads.")
-                .hint(fmt::format("Rename that trigger (ALTER TRIGGER {} ON {} RENAME TO ...), "
-                                  "then watch again.",
-                                  kTriggerName, table));
-        pg::RoleScope as_owner(owner, true);
-        spi_.exec(
-            fmt::format("CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
-                        "ON {} FOR EACH STATEMENT EXECUTE FUNCTION matviews._on_change()",
-                        kTriggerName, table));
-        created++;
     }
     return created;
 }
@@ -229,11 +282,11 @@ void Store::set_watch(int64_t id, const std::optional<std::string>& min_interval
 }
 
 int Store::drop_unused_watch_triggers() {
-    // Our triggers on tables no watch reads. Each table is locked by OID only if it is free
-    // now, in a subtransaction of its own (a busy table is left for a later round, and no writer
-    // ever queues behind this); then, under the lock and in a new snapshot, the trigger is
-    // looked up again (a watch that has just adopted it holds a lock this one waited out) and
-    // dropped as the table's owner, in a security-restricted operation.
+    // Our triggers on tables no watch or incremental view reads. Each table is locked by OID
+    // only if it is free now, in a subtransaction of its own (a busy table is left for a later
+    // round, and no writer ever queues behind this); then, under the lock and in a new snapshot,
+    // the trigger is looked up again (a view that has just adopted it holds a lock this one
+    // waited out) and dropped as the table's owner, in a security-restricted operation.
     constexpr const char* kUnused = R"SQL(
         SELECT t.tgrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relowner
         FROM pg_catalog.pg_trigger t
@@ -242,38 +295,40 @@ int Store::drop_unused_watch_triggers() {
         WHERE t.tgname OPERATOR(pg_catalog.=) $1 AND t.tgfoid OPERATOR(pg_catalog.=) {}
           AND c.relkind OPERATOR(pg_catalog.=) ANY ('{{r,p}}'::pg_catalog.char[])
           AND ($2::pg_catalog.oid IS NULL OR t.tgrelid OPERATOR(pg_catalog.=) $2)
-          AND NOT EXISTS (
-              SELECT 1 FROM matviews.definitions d
-              WHERE d.watch_min_interval IS NOT NULL
-                AND t.tgrelid OPERATOR(pg_catalog.=) ANY (d.watch_relids::pg_catalog.oid[]))
+          AND NOT EXISTS (SELECT 1 FROM matviews.definitions d WHERE {})
     )SQL";
-    const std::string unused = fmt::format(kUnused, kOurFunction);
-    std::vector<Oid> candidates;
-    {
-        AsExtensionOwner as;
-        auto r = spi_.exec(unused, {pg::Param::text(kTriggerName), pg::Param::null(OIDOID)});
-        for (const auto& row : r.rows) candidates.push_back(static_cast<Oid>(row[0].as_int()));
-    }
     int left = 0;
-    for (Oid relid : candidates) {
-        auto failed = pg::in_subtransaction([&] {
-            if (pg::lock_relation_for_ddl(relid, true, false) == pg::LockResult::busy) {
+    std::vector<const TriggerSpec*> specs;
+    for (const auto& t : kWatchTriggers) specs.push_back(&t);
+    for (const auto& t : kCaptureTriggers) specs.push_back(&t);
+    for (const TriggerSpec* spec : specs) {
+        const std::string unused = fmt::format(kUnused, spec->function, spec->used_by);
+        std::vector<Oid> candidates;
+        {
+            AsExtensionOwner as;
+            auto r = spi_.exec(unused, {pg::Param::text(spec->name), pg::Param::null(OIDOID)});
+            for (const auto& row : r.rows) candidates.push_back(static_cast<Oid>(row[0].as_int()));
+        }
+        for (Oid relid : candidates) {
+            auto failed = pg::in_subtransaction([&] {
+                if (pg::lock_relation_for_ddl(relid, true, false) == pg::LockResult::busy) {
+                    left++;
+                    return;
+                }
+                std::optional<pg::Result> again;
+                {
+                    AsExtensionOwner as;
+                    again = spi_.exec(unused, {pg::Param::text(spec->name), pg::Param::oid(relid)});
+                }
+                if (again->empty()) return;  // gone, or a view reads it again
+                pg::RoleScope as_owner(static_cast<Oid>(again->first()[2].as_int()), true);
+                spi_.exec(fmt::format("DROP TRIGGER {} ON {}", spec->name,
+                                      again->first()[1].as_string()));
+            });
+            if (failed) {
+                if (pg::is_cancel(*failed)) throw Error(*failed);
                 left++;
-                return;
             }
-            std::optional<pg::Result> again;
-            {
-                AsExtensionOwner as;
-                again = spi_.exec(unused, {pg::Param::text(kTriggerName), pg::Param::oid(relid)});
-            }
-            if (again->empty()) return;  // gone, or a watch reads it again
-            pg::RoleScope as_owner(static_cast<Oid>(again->first()[2].as_int()), true);
-            spi_.exec(
-                fmt::format("DROP TRIGGER {} ON {}", kTriggerName, again->first()[1].as_string()));
-        });
-        if (failed) {
-            if (pg::is_cancel(*failed)) throw Error(*failed);
-            left++;
         }
     }
     return left;

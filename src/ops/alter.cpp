@@ -3,6 +3,7 @@
 #include "ops/common.hpp"
 
 #include "boundary/scopes.hpp"
+#include "ops/incremental.hpp"
 #include "ops/options.hpp"
 #include "ops/pipeline.hpp"
 
@@ -73,6 +74,12 @@ void alter_body(Context& ctx, const AlterArgs& a) {
     note_change(changes, "options", def->options, next.options);
     note_change(changes, "enabled", def->enabled, next.enabled);
     ctx.store.update(next);
+    // Capture starts with the strategy (its first refresh is a full one) and stops with it (the
+    // worker drops the triggers no view needs).
+    if (rel && next.refresh_strategy == "incremental" && def->refresh_strategy != "incremental")
+        start_incremental(ctx, *rel, def->id, next);
+    else if (next.refresh_strategy != "incremental" && def->refresh_strategy == "incremental")
+        ctx.store.reset_incremental_state(def->id, {});
     ctx.response.set("changes", std::move(changes));
     ctx.status = "updated";
 }

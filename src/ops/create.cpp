@@ -7,6 +7,7 @@
 #include "core/schedule.hpp"
 #include "ops/remote.hpp"
 #include "ops/swap.hpp"
+#include "ops/incremental.hpp"
 #include "ops/options.hpp"
 #include "ops/pipeline.hpp"
 
@@ -126,6 +127,7 @@ void create_body(Context& ctx, const CreateArgs& a) {
         warn_if_no_worker(ctx);
     }
     ctx.definition_id = ctx.store.insert(d);
+    if (d.refresh_strategy == "incremental") start_incremental(ctx, rel, *ctx.definition_id, d);
     ctx.response.set("definition_id", static_cast<long long>(*ctx.definition_id));
     ctx.response.set("populated", a.with_data);
     ctx.row_count_after = ctx.count_rows(rel, rcs);
@@ -167,6 +169,7 @@ void adopt_body(Context& ctx, const AdoptArgs& a) {
     d.options = options;
     d.owner = rel.owner_name;
     ctx.definition_id = ctx.store.insert(d);
+    if (d.refresh_strategy == "incremental") start_incremental(ctx, rel, *ctx.definition_id, d);
     ctx.response.set("definition_id", static_cast<long long>(*ctx.definition_id));
     ctx.response.set("definition_sql", d.sql);
     ctx.status = "created";

@@ -69,6 +69,9 @@ Json unschedule(const OptText& name);
 // changes a table it reads (at most once per min_interval). unwatch ends that.
 Json watch(const OptText& name, const OptText& min_interval);
 Json unwatch(const OptText& name);
+// matviews.explain: which strategies apply to a view (name) or a query (sql), and why not; its
+// key, and its base tables with how their changes map to view rows. Read-only, not recorded.
+Json explain(const OptText& name, const OptText& sql);
 // Waits up to timeout_ms for a run to end; returns its outcome or current state.
 Json wait(int64_t run_id, int64_t timeout_ms);
 

@@ -4,6 +4,7 @@
 #include "ops/common.hpp"
 
 #include "boundary/scopes.hpp"
+#include "ops/incremental.hpp"
 #include "ops/options.hpp"
 #include "ops/pipeline.hpp"
 #include "ops/swap.hpp"
@@ -51,6 +52,22 @@ void refresh_body(Context& ctx, const RefreshArgs& a, std::vector<catalog::Depen
         // The swap re-created and repopulated the dependents on the new relation; cascade then
         // refreshes them as it does after any refresh, each as its own run (docs/api.md).
         if (cascade) collect_cascade(ctx, new_oid, cascade);
+        return;
+    }
+    if (strategy == "incremental") {
+        if (!def)
+            throw Error(
+                sqlstate::feature_not_supported,
+                fmt::format("cannot refresh {} incrementally: it is not managed by matviews",
+                            rel.quoted))
+                .detail(
+                    "An incremental refresh reads the changes matviews captured since the "
+                    "previous one, for a managed view whose strategy is incremental.")
+                .hint(fmt::format("Run matviews.adopt({}, refresh_strategy => 'incremental').",
+                                  pg::quote_literal(rel.quoted)));
+        incremental_refresh(ctx, rel, *def);
+        ctx.row_count_after = ctx.count_rows(rel, rcs);
+        if (cascade) collect_cascade(ctx, rel.oid, cascade);
         return;
     }
     bool concurrently = strategy == "concurrent";

@@ -31,10 +31,10 @@ std::string to_string(RowCountStrategy s) {
 }
 
 std::string check_strategy(const std::string& s, const char* argument) {
-    // regular | concurrent | swap.
-    if (s == "regular" || s == "concurrent" || s == "swap") return s;
+    // regular | concurrent | swap | incremental.
+    if (s == "regular" || s == "concurrent" || s == "swap" || s == "incremental") return s;
     throw Error(sqlstate::invalid_parameter_value, fmt::format("invalid {} \"{}\"", argument, s))
-        .hint("Use 'regular', 'concurrent' or 'swap'.");
+        .hint("Use 'regular', 'concurrent', 'swap' or 'incremental'.");
 }
 
 void Context::execute(const std::string& sql) {

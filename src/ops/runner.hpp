@@ -25,7 +25,7 @@ std::string to_string(RowCountStrategy s);
 // The "error" member of a response, and of a run.
 Json error_json(const ErrorInfo& e);
 
-// Validates a refresh strategy name (regular, concurrent, swap); 22023 otherwise.
+// Validates a refresh strategy name (regular, concurrent, swap, incremental); 22023 otherwise.
 std::string check_strategy(const std::string& s, const char* argument);
 
 // What the runner records about one operation while its body runs.
