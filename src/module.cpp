@@ -98,7 +98,8 @@ void define_gucs() {
         "matviews.incremental_max_fraction",
         "The largest part of an incremental view a refresh recomputes by key.",
         "When the changes since the last refresh affect more keys than this fraction of the "
-        "view's estimated rows, the refresh is a full one (CONCURRENTLY), which is then cheaper.",
+        "view's estimated rows, the refresh is a full one (CONCURRENTLY), which is then cheaper. "
+        "1 turns this fallback off.",
         &settings.incremental_max_fraction, 0.3, 0.0, 1.0, PGC_USERSET, 0, nullptr, nullptr,
         nullptr);
     MarkGUCPrefixReserved("matviews");

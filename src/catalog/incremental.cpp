@@ -205,9 +205,6 @@ struct Analyzer {
             case RTE_TABLEFUNC:
                 check.add("XMLTABLE in FROM");
                 break;
-            case RTE_CTE:
-                check.add(fmt::format("WITH query {} in FROM", rte->ctename));
-                break;
             default:
                 break;  // VALUES, an empty FROM
         }
@@ -482,7 +479,9 @@ IncAnalysis analyze(pg::Spi& spi, Query* q, Oid relid) {
     if (relid != InvalidOid) {
         key_of_view(spi, a, relid);
         if (a.key.empty())
-            an.check.add("no unique index on the view (the key rows are recomputed by)");
+            an.check.add(
+                "no unique index on the view (an incremental refresh recomputes rows by their "
+                "key)");
         finish_key(spi, a, an);
     }
     suggest_key(a, an, q);

@@ -146,8 +146,9 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
                     ctx.store.owner_rows(catalog::derive_keys_sql(a, changed), rows, rel.owner);
                 int64_t nkeys = keys.as_int(0, 0);
                 double estimate = static_cast<double>(catalog::estimated_rows(rel.oid).value_or(0));
+                // 1 (or more) turns the size fallback off: new keys can outnumber old rows.
                 double limit = settings.incremental_max_fraction * std::max(estimate, 1.0);
-                if (static_cast<double>(nkeys) > limit) {
+                if (settings.incremental_max_fraction < 1.0 && static_cast<double>(nkeys) > limit) {
                     fallback = fmt::format(
                         "the changes affect {} keys, more than matviews.incremental_max_fraction "
                         "({}) of the view's {} estimated rows",
