@@ -297,6 +297,18 @@ int Store::drop_unused_watch_triggers() {
           AND ($2::pg_catalog.oid IS NULL OR t.tgrelid OPERATOR(pg_catalog.=) $2)
           AND NOT EXISTS (SELECT 1 FROM matviews.definitions d WHERE {})
     )SQL";
+    {
+        // Log rows of tables no incremental view reads any more (its strategy changed, it was
+        // deleted). A view that is becoming incremental needs none: its first refresh is full.
+        AsExtensionOwner as;
+        spi_.exec(R"SQL(
+            DELETE FROM matviews.changes c
+            WHERE NOT EXISTS (
+                SELECT 1 FROM matviews.definitions d
+                WHERE d.refresh_strategy OPERATOR(pg_catalog.=) 'incremental'
+                  AND c.relid OPERATOR(pg_catalog.=) ANY (d.inc_relids))
+        )SQL");
+    }
     int left = 0;
     std::vector<const TriggerSpec*> specs;
     for (const auto& t : kWatchTriggers) specs.push_back(&t);
