@@ -111,6 +111,17 @@ foreach my $v (@versions) {
         "$v: status after the update");
     is($sql->(q{SELECT matviews.create('mv_new', 'SELECT 1 AS x')->>'status'}), 'created',
         "$v: create works");
+    is($sql->(q{SELECT matviews.create('mv_inc', 'SELECT grp, count(*) AS n FROM src GROUP BY grp',
+                                       refresh_strategy => 'incremental',
+                                       unique_index_columns => '{grp}')->>'status'}),
+        'created', "$v: an incremental view can be created after the update");
+    is($sql->(q{SELECT matviews.refresh('mv_inc')->'response'->>'fallback'}), 'first refresh',
+        "$v: its first refresh is a full one");
+    $sql->(q{INSERT INTO src VALUES (43, 2)});
+    is($sql->(q{SET matviews.incremental_max_fraction = 1;
+                SELECT matviews.refresh('mv_inc')->'response'->'incremental'->>'changes'}),
+        '1', "$v: then it refreshes incrementally");
+    is($sql->(q{SELECT n FROM mv_inc WHERE grp = 2}), '11', "$v: with the change");
     $sql->(q{DROP MATERIALIZED VIEW mv_b});
     is($sql->(q{SELECT count(*) FROM matviews.definitions WHERE view_name = 'mv_b'}), '0',
         "$v: a plain DROP removes the definition");
