@@ -48,6 +48,7 @@ FROM unnest(ARRAY[
   'SELECT id FROM inc_orders WHERE cust IN (SELECT id FROM inc_custs)',
   'SELECT s.cust FROM (SELECT cust, count(*) FROM inc_orders GROUP BY cust) s',
   'SELECT x FROM inc_rows() x',
+  'SELECT o.id FROM inc_orders o LEFT JOIN inc_custs c ON c.id = o.cust WHERE c.id IS NULL',
   'SELECT id FROM inc_orders'
 ]) q;
 
@@ -156,15 +157,20 @@ SELECT name, r->>'status' AS status FROM (VALUES
   ('inc_distinct', 'SELECT DISTINCT cust, status FROM inc_orders', '{cust,status}'),
   ('inc_self', 'SELECT e.id, e.name, m.name AS manager FROM inc_emp e LEFT JOIN inc_emp m ON m.id = e.manager', '{id}'),
   ('inc_through_view', 'SELECT cust, sum(amount) AS total FROM inc_orders_v GROUP BY cust', '{cust}'),
-  ('inc_partitioned', 'SELECT grp, count(*) AS n, sum(v) AS s FROM inc_part GROUP BY grp', '{grp}')
+  ('inc_partitioned', 'SELECT grp, count(*) AS n, sum(v) AS s FROM inc_part GROUP BY grp', '{grp}'),
+  -- key columns from the nullable side: a match that comes or goes changes the key
+  ('inc_left_key', 'SELECT o.id, COALESCE(c.name, ''none'') AS cname FROM inc_orders o LEFT JOIN inc_custs c ON c.id = o.cust', '{id,cname}'),
+  ('inc_right_group', 'SELECT COALESCE(c.name, ''none'') AS cname, count(o.id) AS n FROM inc_custs c RIGHT JOIN inc_orders o ON c.id = o.cust GROUP BY 1', '{cname}')
 ) AS v(name, q, k),
 LATERAL matviews.create(name, q, refresh_strategy => 'incremental', unique_index_columns => k::text[]) r;
 SELECT name, r->'response'->>'fallback' AS fallback
-FROM unnest('{inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned}'::text[]) name,
+FROM unnest('{inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name,
 LATERAL matviews.refresh(name) r;
 UPDATE inc_orders SET status = 'closed', cust = 2 WHERE id = 3;
 UPDATE inc_custs SET name = 'renamed' WHERE id = 4;
 DELETE FROM inc_custs WHERE id = 9;
+INSERT INTO inc_custs VALUES (11, 'c11', 'east');
+UPDATE inc_orders SET cust = 11 WHERE id = 20;
 UPDATE inc_emp SET name = 'ANN' WHERE id = 2;
 INSERT INTO inc_emp VALUES (5, 4, 'dee');
 INSERT INTO inc_part VALUES (120, 1, 1000);
@@ -172,7 +178,7 @@ UPDATE inc_part_1 SET grp = 4 WHERE id = 1;
 DELETE FROM inc_part WHERE id = 149;
 SELECT name, r->'response'->>'fallback' AS fallback,
        (r->'response'->'incremental'->>'keys')::int > 0 AS recomputed
-FROM unnest('{inc_by_region,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned}'::text[]) name,
+FROM unnest('{inc_by_region,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name,
 LATERAL matviews.refresh(name) r;
 CREATE FUNCTION inc_diff(v regclass) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint; q text := pg_get_viewdef(v);
@@ -183,7 +189,7 @@ BEGIN
   RETURN n;
 END $$;
 SELECT name, inc_diff(name::regclass) AS differences
-FROM unnest('{inc_by_region,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned}'::text[]) name;
+FROM unnest('{inc_by_region,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name;
 
 -- Rights. A writer needs no privilege on matviews.*: its statement is captured all the same.
 CREATE ROLE inc_writer;
@@ -219,7 +225,7 @@ SELECT r->>'status' AS status FROM matviews.alter('inc_distinct', refresh_strate
 SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_distinct') r;
 
 SELECT matviews.delete(name)->>'status' AS status
-FROM unnest('{inc_by_region,inc_nokey,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned}'::text[]) name;
+FROM unnest('{inc_by_region,inc_nokey,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name;
 DROP MATERIALIZED VIEW inc_other, inc_plain;
 DROP TABLE inc_row, inc_orders, inc_custs, inc_emp, inc_part CASCADE;
 DROP FOREIGN TABLE inc_foreign;

@@ -53,6 +53,102 @@ std::string function_name(Oid fn) {
     return std::string(name ? name : "?") + "()";
 }
 
+// --- outer joins ---
+
+void collect_rtindexes(Node* n, Bitmapset** set) {
+    // Every range table index below a join tree node (its tables and its joins).
+    if (n == nullptr) return;
+    if (IsA(n, RangeTblRef)) {
+        *set = bms_add_member(*set, reinterpret_cast<RangeTblRef*>(n)->rtindex);
+    } else if (IsA(n, JoinExpr)) {
+        auto* j = reinterpret_cast<JoinExpr*>(n);
+        if (j->rtindex > 0) *set = bms_add_member(*set, j->rtindex);
+        collect_rtindexes(j->larg, set);
+        collect_rtindexes(j->rarg, set);
+    } else if (IsA(n, FromExpr)) {
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+            collect_rtindexes(static_cast<Node*>(lfirst(lc)), set);
+    }
+}
+
+Node* nullable_side(JoinExpr* j) {
+    return j->jointype == JOIN_LEFT ? j->rarg : j->jointype == JOIN_RIGHT ? j->larg : nullptr;
+}
+
+extern "C" Node* null_vars_mutator(Node* node, void* ctx) {
+    // Vars of the given relations (this query level) become typed NULLs.
+    if (node == nullptr) return nullptr;
+    if (IsA(node, Var)) {
+        Var* v = reinterpret_cast<Var*>(node);
+        if (v->varlevelsup == 0 && bms_is_member(v->varno, static_cast<Bitmapset*>(ctx)))
+            return reinterpret_cast<Node*>(makeNullConst(v->vartype, v->vartypmod, v->varcollid));
+    }
+    using Mutator = Node* (*)();
+    return expression_tree_mutator(
+        node, reinterpret_cast<Mutator>(reinterpret_cast<void (*)(void)>(null_vars_mutator)), ctx);
+}
+
+void null_quals_outside(Node* n, JoinExpr* skip, Bitmapset* set) {
+    // The join conditions of every join but `skip` and those below it.
+    if (n == nullptr || n == reinterpret_cast<Node*>(skip)) return;
+    if (IsA(n, JoinExpr)) {
+        auto* j = reinterpret_cast<JoinExpr*>(n);
+        j->quals = null_vars_mutator(j->quals, set);
+        null_quals_outside(j->larg, skip, set);
+        null_quals_outside(j->rarg, skip, set);
+    } else if (IsA(n, FromExpr)) {
+        auto* f = reinterpret_cast<FromExpr*>(n);
+        f->quals = null_vars_mutator(f->quals, set);
+        ListCell* lc;
+        foreach (lc, f->fromlist) null_quals_outside(static_cast<Node*>(lfirst(lc)), skip, set);
+    }
+}
+
+void null_extend(Query* q, JoinExpr* j, Node* nullable) {
+    // The rows of q as if j had found no match on its nullable side: that side's columns NULL
+    // in q's output and in every condition above j (its own ON clause still picks the rows).
+    Bitmapset* set = nullptr;
+    collect_rtindexes(nullable, &set);
+    q->targetList =
+        reinterpret_cast<List*>(null_vars_mutator(reinterpret_cast<Node*>(q->targetList), set));
+    null_quals_outside(reinterpret_cast<Node*>(q->jointree), j, set);
+}
+
+void outer_joins_below(Node* n, std::vector<JoinExpr*>* out) {
+    if (n == nullptr) return;
+    if (IsA(n, JoinExpr)) {
+        auto* j = reinterpret_cast<JoinExpr*>(n);
+        if (j->jointype == JOIN_LEFT || j->jointype == JOIN_RIGHT) out->push_back(j);
+        outer_joins_below(j->larg, out);
+        outer_joins_below(j->rarg, out);
+    } else if (IsA(n, FromExpr)) {
+        ListCell* lc;
+        foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+            outer_joins_below(static_cast<Node*>(lfirst(lc)), out);
+    }
+}
+
+std::vector<Node*> quals_outside(Node* n, JoinExpr* skip) {
+    std::vector<Node*> out;
+    std::function<void(Node*)> walk = [&](Node* x) {
+        if (x == nullptr || x == reinterpret_cast<Node*>(skip)) return;
+        if (IsA(x, JoinExpr)) {
+            auto* j = reinterpret_cast<JoinExpr*>(x);
+            if (j->quals) out.push_back(j->quals);
+            walk(j->larg);
+            walk(j->rarg);
+        } else if (IsA(x, FromExpr)) {
+            auto* f = reinterpret_cast<FromExpr*>(x);
+            if (f->quals) out.push_back(f->quals);
+            ListCell* lc;
+            foreach (lc, f->fromlist) walk(static_cast<Node*>(lfirst(lc)));
+        }
+    };
+    walk(n);
+    return out;
+}
+
 struct Checker {
     std::vector<std::string>* reasons;
     void add(const std::string& r) {
@@ -210,6 +306,31 @@ struct Analyzer {
         }
     }
 
+    void outer_join_conditions(Query* q) {
+        // Above an outer join, a condition on its nullable side must be false or null when that
+        // side is NULL (strict, as c.region = 'x'): one that can hold for a missing match
+        // (c.id IS NULL, COALESCE(c.x, 0) = 0) makes a new match remove rows, which the affected
+        // keys would not show.
+        std::vector<JoinExpr*> joins;
+        outer_joins_below(reinterpret_cast<Node*>(q->jointree), &joins);
+        for (JoinExpr* j : joins) {
+            Bitmapset* nullable = nullptr;
+            pg::call([&] { collect_rtindexes(nullable_side(j), &nullable); });
+            std::vector<Node*> quals = quals_outside(reinterpret_cast<Node*>(q->jointree), j);
+            if (q->havingQual) quals.push_back(q->havingQual);
+            for (Node* qual : quals) {
+                bool strict = pg::call([&] {
+                    Bitmapset* hit = bms_intersect(pull_varnos(nullptr, qual), nullable);
+                    return bms_is_empty(hit) || bms_is_subset(hit, find_nonnullable_rels(qual));
+                });
+                if (!strict)
+                    check.add(
+                        "a condition above a LEFT JOIN that can hold when its nullable side is "
+                        "NULL (IS NULL, COALESCE, OR ...)");
+            }
+        }
+    }
+
     void common(Query* q) {
         // What no level of the query may use.
         if (q->cteList != NIL) check.add(q->hasRecursive ? "recursive WITH" : "WITH (a CTE)");
@@ -269,6 +390,7 @@ struct Analyzer {
             return;
         }
         jointree(q, reinterpret_cast<Node*>(q->jointree), branch, &ordinal);
+        outer_join_conditions(q);
     }
 
     void view_query(Query* q) {
@@ -496,6 +618,13 @@ struct Surgery {
     const std::vector<bool>* changed;
     int target;   // the ordinal of the occurrence replaced by its changed rows
     int ordinal;  // walk counter
+    // Every LEFT/RIGHT join met, with its query level, in walk order (before any is made inner).
+    struct OuterJoin {
+        Query* level;
+        JoinExpr* join;
+        Node* nullable;  // its nullable side, recorded before the walk may make it inner
+    };
+    std::vector<OuterJoin> outer_joins = {};
 };
 
 std::string column_list(Relation rel, RangeTblEntry* rte, const char* alias,
@@ -605,6 +734,8 @@ bool walk_copy(Surgery& s, Query* q, Node* node, int nparams) {
     }
     if (IsA(node, JoinExpr)) {
         JoinExpr* j = reinterpret_cast<JoinExpr*>(node);
+        if (j->jointype == JOIN_LEFT || j->jointype == JOIN_RIGHT)
+            s.outer_joins.push_back({q, j, nullable_side(j)});
         bool left = walk_copy(s, q, j->larg, nparams);
         bool right = walk_copy(s, q, j->rarg, nparams);
         if ((j->jointype == JOIN_LEFT && right) || (j->jointype == JOIN_RIGHT && left)) {
@@ -686,11 +817,35 @@ std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& chang
     pg::GucScope guc;
     guc.set("search_path", "");  // ruleutils then qualifies every name it prints
     std::vector<Query*> branches = top_branches(q);
-    for (const auto& o : a.occurrences) {
-        if (!changed[o.source]) continue;
+    int outer = 0;  // the outer joins the last term's walk met
+    auto term = [&](const IncOccurrence& o, int null_join) -> std::optional<std::string> {
+        // The occurrence's term; with null_join >= 0, the same rows as if that outer join had
+        // found no match: a row whose match comes or goes changes its null-extended row, whose
+        // key may differ (a key column from the nullable side is NULL, or COALESCEd).
         Query* copy = pg::call([&] { return copy_node(branches[o.branch]); });
         Surgery s{&a, &changed, o.ordinal, 0};
-        if (!walk_query(s, copy, nparams)) continue;
+        if (!walk_query(s, copy, nparams)) return std::nullopt;
+        outer = static_cast<int>(s.outer_joins.size());
+        if (null_join >= outer) return std::nullopt;
+        List* before = nullptr;
+        if (null_join >= 0) {
+            auto oj = s.outer_joins[null_join];
+            if (oj.level == copy) before = pg::call([&] { return copy_node(copy->targetList); });
+            pg::call([&] { null_extend(oj.level, oj.join, oj.nullable); });
+            // At the branch's own level, only a key that reads the nullable side differs.
+            if (before != nullptr) {
+                bool same = true;
+                for (size_t j = 0; j < a.key.size(); j++) {
+                    TargetEntry* now = output_entry(copy, a.key[j].attno);
+                    List* after = copy->targetList;
+                    copy->targetList = before;
+                    TargetEntry* was = output_entry(copy, a.key[j].attno);
+                    copy->targetList = after;
+                    if (!equal(was->expr, now->expr)) same = false;
+                }
+                if (same) return std::nullopt;
+            }
+        }
         List* tlist = NIL;
         for (size_t j = 0; j < a.key.size(); j++) {
             TargetEntry* te = output_entry(copy, a.key[j].attno);
@@ -709,7 +864,16 @@ std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& chang
         copy->distinctClause = NIL;
         copy->sortClause = NIL;
         char* text = pg::call([&] { return pg_get_querydef(copy, false); });
-        terms.push_back(text);
+        return std::string(text);
+    };
+    for (const auto& o : a.occurrences) {
+        if (!changed[o.source]) continue;
+        auto plain = term(o, -1);
+        if (!plain) continue;
+        terms.push_back(*plain);
+        int joins = outer;
+        for (int k = 0; k < joins; k++)
+            if (auto t = term(o, k)) terms.push_back(*t);
     }
     std::string cols, casts, aggs;
     for (size_t j = 0; j < a.key.size(); j++) {

@@ -1,0 +1,723 @@
+# Incremental refresh, differential property test: every incremental view, refreshed with
+# matviews.refresh after random DML, equals its defining query exactly (EXCEPT ALL both ways).
+#
+#  0. Known shapes first, deterministically: a LEFT JOIN whose key (or GROUP BY, or WHERE) uses a
+#     column of the nullable side, where inserting the first matching row or deleting the last
+#     one makes a null-extended row appear or disappear.
+#  1. 17 views over a small schema (orders, custs, employees, a list-partitioned table meas with
+#     3 partitions, channels/users/user_notification_preferences, a plain view): filter and
+#     projection, inner join, LEFT JOINs (the changed table on either side, COALESCE), GROUP BY
+#     with count/sum/min/max over a join (NULL group keys, multi-column keys), HAVING, DISTINCT,
+#     UNION ALL with a constant discriminator in the key, self-joins (inner and LEFT), a
+#     partitioned table written through the parent (with row movement between partitions) and
+#     directly into the partitions, a matview over a plain view, and the notification-preferences
+#     view (UNION ALL of two branches, each with two LEFT JOINs and COALESCE).
+#  2. Rounds of seeded random DML (single and multi-row INSERT, UPDATE moving rows between groups,
+#     changing join keys and primary keys, setting NULLs, DELETE, upserts, a data-modifying CTE,
+#     rolled-back transactions, savepoints rolled back inside committed transactions, a rolled
+#     back TRUNCATE). After each round every view is refreshed and must: return status 'updated';
+#     take the incremental path (no response.fallback) after its first refresh; equal its query;
+#     report response.incremental.keys within an honest per-shape bound proportional to the rows
+#     the round changed; report inserted - deleted = row_count_after - row_count_before. Then
+#     matviews.changes must be empty (every view took every change in).
+#  3. A TRUNCATE round: the views over the truncated tables fall back (response.fallback mentions
+#     TRUNCATE) and are correct; the other views stay incremental.
+#  4. Two concurrent writers commit random DML (disjoint rows: no deadlock) while the main
+#     session refreshes every view over and over (each refresh succeeds); after the writers stop,
+#     one more refresh and every view equals its query.
+#
+# MATVIEWS_SEED=n repeats a run's random choices (the seed is printed, and is in every failure
+# message); MATVIEWS_ROUNDS=n sets the number of rounds (20).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use JSON::PP;
+use List::Util qw(max sum0);
+use Time::HiRes qw(time);
+
+my $seed = $ENV{MATVIEWS_SEED} // (1_000_003 + int(time())) % 1_000_000_000;
+my $rounds = $ENV{MATVIEWS_ROUNDS} // 20;
+srand($seed);
+note("seed=$seed (MATVIEWS_SEED=$seed repeats this run)");
+my $started = time();
+my $json = JSON::PP->new;
+
+my $node = PostgreSQL::Test::Cluster->new('inc_property');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+matviews.incremental_max_fraction = 1
+max_connections = 20
+});
+$node->start;
+
+sub sql { return $node->safe_psql('postgres', $_[0]); }
+
+# psql script, ON_ERROR_STOP; dies (with the seed) on an error.
+sub run_script {
+    my ($what, $script) = @_;
+    my ($out, $err) = ('', '');
+    my $ret = $node->psql('postgres', $script, stdout => \$out, stderr => \$err, on_error_stop => 1);
+    die "seed=$seed: $what failed (psql exit $ret): $err\nscript:\n$script\n" if $ret != 0;
+    return $out;
+}
+
+sub diff_sql {
+    # "<rows of the view not in the query> <rows of the query not in the view>"
+    my ($v, $q) = @_;
+    return qq{SELECT (SELECT count(*) FROM (SELECT * FROM $v EXCEPT ALL SELECT * FROM ($q) q) a) || ' '
+                  || (SELECT count(*) FROM (SELECT * FROM ($q) q EXCEPT ALL SELECT * FROM $v) b)};
+}
+
+sub diff_sample {
+    # A few differing rows both ways, for a failure message.
+    my ($v, $q) = @_;
+    return sql(qq{SELECT 'in view, not in query: ' || x::text FROM (SELECT * FROM $v EXCEPT ALL SELECT * FROM ($q) q LIMIT 5) x
+                  UNION ALL
+                  SELECT 'in query, not in view: ' || y::text FROM (SELECT * FROM ($q) q EXCEPT ALL SELECT * FROM $v LIMIT 5) y});
+}
+
+sub refresh_json {
+    my ($v) = @_;
+    return $json->decode(sql(qq{SELECT matviews.refresh('$v', row_count_strategy => 'exact')}));
+}
+
+sub create_view {
+    my ($name, $query, @key) = @_;
+    my $keys = join(', ', map { "'$_'" } @key);
+    return sql(qq{SELECT matviews.create('$name', \$q\$$query\$q\$, refresh_strategy => 'incremental',
+                                         unique_index_columns => ARRAY[$keys])->>'status'});
+}
+
+sql(q{CREATE EXTENSION matviews});
+
+############################################################################################
+# 0. A LEFT JOIN that uses a column of its nullable side in the view's key, GROUP BY or WHERE.
+# A change on the nullable side makes the null-extended row of a preserved row appear (the last
+# matching row deleted) or disappear (the first matching row inserted); that row has another key
+# (or is filtered differently) than the matched rows the change gives.
+
+sql(q{
+CREATE TABLE nk_c (id int PRIMARY KEY, name text, region text);
+CREATE TABLE nk_o (id int PRIMARY KEY, cust int, amount numeric);
+INSERT INTO nk_c SELECT g, 'c' || g, 'r' || g % 3 FROM generate_series(1, 20) g;
+INSERT INTO nk_o SELECT g, g % 10 + 1, g FROM generate_series(1, 50) g;
+INSERT INTO nk_o VALUES (1000, 99, 5);   -- an order without customer
+});
+my %nk = (
+    nk_key => [ q{SELECT c.id AS cust_id, o.id AS order_id, o.amount FROM nk_c c LEFT JOIN nk_o o ON o.cust = c.id},
+                'cust_id', 'order_id' ],
+    nk_anti => [ q{SELECT c.id, c.name FROM nk_c c LEFT JOIN nk_o o ON o.cust = c.id WHERE o.id IS NULL}, 'id' ],
+    nk_group => [ q{SELECT o.cust, c.region, count(*) AS n, sum(o.amount) AS total FROM nk_o o LEFT JOIN nk_c c ON c.id = o.cust
+                    GROUP BY o.cust, c.region}, 'cust', 'region' ],
+);
+for my $v (sort keys %nk) {
+    my ($q, @key) = @{ $nk{$v} };
+    is(create_view($v, $q, @key), 'created', "nullable side: $v created");
+    is(refresh_json($v)->{response}{fallback}, 'first refresh', "nullable side: $v first refresh is full");
+}
+# Customer 15 gets its first order, customer 3 loses its last ones, order 1000's customer 99 appears.
+sql(q{INSERT INTO nk_o VALUES (100, 15, 1); DELETE FROM nk_o WHERE cust = 3; INSERT INTO nk_c VALUES (99, 'c99', 'r1');});
+for my $v (sort keys %nk) {
+    my ($q) = @{ $nk{$v} };
+    my $r = refresh_json($v);
+    is($r->{status}, 'updated', "nullable side: $v refreshed");
+    ok(!defined $r->{response}{fallback}, "nullable side: $v took the incremental path");
+    my $d = sql(diff_sql($v, $q));
+    is($d, '0 0', "nullable side: $v equals its query after the first matching row was inserted and the last deleted")
+      or diag("view $v: " . $json->encode($r->{response}) . "\n" . diff_sample($v, $q));
+}
+
+############################################################################################
+# 1. The schema and the views.
+
+sql(q{
+CREATE TABLE custs (id int PRIMARY KEY, name text NOT NULL, region text, score float8, since timestamp);
+INSERT INTO custs
+  SELECT g, 'cust ' || g, (ARRAY['north', 'south', 'east', 'west', NULL])[1 + g % 5], (g * 37 % 100) / 7.0,
+         timestamp '2024-01-01' + g * interval '1 day 1 hour'
+  FROM generate_series(1, 100) g;
+-- cust 101..108 are orphans (no such customer), some are NULL.
+CREATE TABLE orders (id int PRIMARY KEY, cust int, amount numeric(10,2), status text, placed timestamp);
+INSERT INTO orders
+  SELECT g, CASE WHEN g % 23 = 0 THEN NULL ELSE 1 + (g * 7919) % 108 END, ((g * 104729) % 10000) / 100.0,
+         (ARRAY['open', 'closed', 'void', 'open', NULL])[1 + g % 5],
+         timestamp '2024-03-01' + (g * 3643 % 1000) * interval '1 hour'
+  FROM generate_series(1, 900) g;
+CREATE TABLE employees (id int PRIMARY KEY, name text NOT NULL, manager int, dept int, salary numeric(10,2));
+INSERT INTO employees
+  SELECT g, 'emp ' || g, CASE WHEN g <= 3 THEN NULL ELSE (g - 1) / 4 END, g % 7, 1000 + (g * 7717 % 5000)
+  FROM generate_series(1, 200) g;
+CREATE TABLE meas (id int NOT NULL, kind text NOT NULL, sensor int, val numeric(12,3), w float8, ts timestamp,
+                   PRIMARY KEY (id, kind)) PARTITION BY LIST (kind);
+CREATE TABLE meas_a PARTITION OF meas FOR VALUES IN ('a');
+CREATE TABLE meas_b PARTITION OF meas FOR VALUES IN ('b');
+CREATE TABLE meas_rest PARTITION OF meas DEFAULT;
+INSERT INTO meas
+  SELECT g, (ARRAY['a', 'b', 'c', 'd'])[1 + g % 4], 1 + g * 31 % 40, (g * 7907 % 100000) / 1000.0,
+         (g * 13 % 97) / 3.0, timestamp '2024-05-01' + g * interval '17 minutes'
+  FROM generate_series(1, 500) g;
+CREATE TABLE channels (id int PRIMARY KEY, organization_id int, name text);
+INSERT INTO channels SELECT g, 1 + g % 5, 'chan ' || g FROM generate_series(1, 30) g;
+CREATE TABLE users (id int PRIMARY KEY, organization_id int, name text);
+INSERT INTO users SELECT g, 1 + (g * 3) % 5, 'user ' || g FROM generate_series(1, 40) g;
+CREATE TABLE user_notification_preferences (
+    id serial PRIMARY KEY, user_id int NOT NULL, settable_type text NOT NULL, settable_id int NOT NULL,
+    notification_type text NOT NULL, notification_frequency text,
+    UNIQUE (user_id, settable_type, settable_id, notification_type));
+INSERT INTO user_notification_preferences (user_id, settable_type, settable_id, notification_type, notification_frequency)
+  SELECT u, 'Channel', c, t, (ARRAY['instant', 'daily', 'never', NULL])[1 + (u + c) % 4]
+  FROM generate_series(1, 40) u, generate_series(1, 30) c, unnest(ARRAY['new_channel_message', 'mention']) t
+  WHERE (u * 7 + c * 3 + length(t)) % 9 = 0;
+INSERT INTO user_notification_preferences (user_id, settable_type, settable_id, notification_type, notification_frequency)
+  SELECT u, 'Organization', o, t, (ARRAY['weekly', 'instant'])[1 + (u + o) % 2]
+  FROM generate_series(1, 40) u, generate_series(1, 5) o, unnest(ARRAY['new_channel_message', 'mention']) t
+  WHERE (u + o + length(t)) % 3 = 0;
+CREATE VIEW open_orders AS
+  SELECT o.id, o.cust, o.amount, c.name, c.region FROM orders o JOIN custs c ON c.id = o.cust WHERE o.status = 'open';
+});
+
+# One branch of the notification-preferences view.
+sub notif_branch {
+    my ($type) = @_;
+    return qq{SELECT users.id AS user_id, '$type' AS notification_type,
+       COALESCE(cu.notification_frequency, ou.notification_frequency, 'desktop') AS notification_frequency,
+       channels.id AS channel_id
+FROM channels JOIN users ON channels.organization_id = users.organization_id
+LEFT JOIN user_notification_preferences cu ON cu.settable_id = channels.id AND cu.settable_type = 'Channel' AND cu.notification_type = '$type' AND cu.user_id = users.id
+LEFT JOIN user_notification_preferences ou ON ou.settable_id = channels.organization_id AND ou.settable_type = 'Organization' AND ou.notification_type = '$type' AND ou.user_id = users.id};
+}
+
+# name, key, query, fan-out: the most keys one changed row of a table can affect (old and new
+# image), from the shape and the current data ($s: opc orders per customer, rpm reports per
+# manager, cpo channels per organization, upo users per organization, at most).
+my @views = (
+    [ filt => [qw(id)],
+      q{SELECT id, cust, amount, placed, amount * 2 AS doubled FROM orders WHERE status = 'open' AND amount > 20},
+      sub { { orders => 2 } } ],
+    [ ij => [qw(id)],
+      q{SELECT o.id, o.amount, c.name, c.region, c.score FROM orders o JOIN custs c ON c.id = o.cust
+        WHERE c.region IS DISTINCT FROM 'west'},
+      sub { { orders => 2, custs => 2 * $_[0]{opc} } } ],
+    [ lj => [qw(id)],
+      q{SELECT o.id, o.amount, o.status, c.name, c.region, c.since FROM orders o LEFT JOIN custs c ON c.id = o.cust},
+      sub { { orders => 2, custs => 2 * $_[0]{opc} } } ],
+    [ lj_coalesce => [qw(id)],
+      q{SELECT o.id, COALESCE(c.region, 'unknown') AS region, COALESCE(c.name, 'cust ' || o.cust::text, 'nobody') AS cname,
+               COALESCE(c.score, -1) AS score
+        FROM orders o LEFT JOIN custs c ON c.id = o.cust WHERE o.amount >= 10},
+      sub { { orders => 2, custs => 2 * $_[0]{opc} } } ],
+    [ lj_nullable_key => [qw(cust_id order_id)],
+      q{SELECT c.id AS cust_id, o.id AS order_id, o.amount FROM custs c LEFT JOIN orders o ON o.cust = c.id AND o.status = 'open'},
+      sub { { orders => 2, custs => 2 * $_[0]{opc} + 2 } } ],
+    [ agg_join => [qw(cust region)],
+      q{SELECT o.cust, c.region, count(*) AS n, sum(o.amount) AS total, min(o.amount) AS lo, max(o.placed) AS last_placed,
+               max(c.score) AS score
+        FROM orders o JOIN custs c ON c.id = o.cust GROUP BY o.cust, c.region},
+      sub { { orders => 4, custs => 2 } } ],
+    [ gn_lj => [qw(cust region)],
+      q{SELECT o.cust, c.region, count(*) AS n, sum(o.amount) AS total FROM orders o LEFT JOIN custs c ON c.id = o.cust
+        GROUP BY o.cust, c.region},
+      sub { { orders => 4, custs => 2 } } ],
+    [ having => [qw(cust status)],
+      q{SELECT cust, status, count(*) AS n, sum(amount) AS total, max(amount) AS hi FROM orders
+        GROUP BY cust, status HAVING count(*) >= 2},
+      sub { { orders => 2 } } ],
+    [ dist => [qw(cust status)],
+      q{SELECT DISTINCT cust, status FROM orders WHERE amount > 5},
+      sub { { orders => 2 } } ],
+    [ anti => [qw(id)],
+      q{SELECT c.id, c.name FROM custs c LEFT JOIN orders o ON o.cust = c.id AND o.status = 'void' AND o.amount > 80
+        WHERE o.id IS NULL},
+      sub { { orders => 2, custs => 2 } } ],
+    [ uni => [qw(id kind)],
+      q{SELECT id, 'order' AS kind, amount::text AS label, cust AS ref FROM orders WHERE status IS DISTINCT FROM 'void'
+        UNION ALL
+        SELECT id, 'cust', name, NULL FROM custs WHERE region IS NOT NULL},
+      sub { { orders => 2, custs => 2 } } ],
+    [ selfj => [qw(id)],
+      q{SELECT e.id, e.name, m.id AS manager_id, m.name AS manager_name, e.salary - m.salary AS diff
+        FROM employees e JOIN employees m ON e.manager = m.id},
+      sub { { employees => 2 + 2 * $_[0]{rpm} } } ],
+    [ emp_lj => [qw(id)],
+      q{SELECT e.id, e.dept, COALESCE(m.name, '(no manager)') AS manager_name, m.dept AS manager_dept
+        FROM employees e LEFT JOIN employees m ON m.id = e.manager},
+      sub { { employees => 2 + 2 * $_[0]{rpm} } } ],
+    [ part_agg => [qw(sensor kind)],
+      q{SELECT sensor, kind, count(*) AS n, sum(val) AS total, max(w) AS wmax, min(ts) AS first_ts FROM meas
+        GROUP BY sensor, kind},
+      sub { { meas => 2 } } ],
+    [ part_rows => [qw(id kind)],
+      q{SELECT m.id, m.kind, m.sensor, m.val, m.ts FROM meas m WHERE m.val > 10 OR m.val IS NULL},
+      sub { { meas => 2 } } ],
+    [ via_view => [qw(id)],
+      q{SELECT id, cust, amount, name FROM open_orders WHERE amount > 15},
+      sub { { orders => 2, custs => 2 * $_[0]{opc} } } ],
+    [ notif => [qw(user_id notification_type channel_id)],
+      notif_branch('new_channel_message') . "\nUNION ALL\n" . notif_branch('mention'),
+      sub { { users => 4 * $_[0]{cpo}, channels => 4 * $_[0]{upo}, prefs => 2 * $_[0]{cpo} + 2 } } ],
+);
+my @names = map { $_->[0] } @views;
+my %query = map { $_->[0] => $_->[2] } @views;
+my %fan = map { $_->[0] => $_->[3] } @views;
+# The tables each view reads (for the TRUNCATE round).
+my %reads = (
+    selfj => 'employees', emp_lj => 'employees', part_agg => 'meas', part_rows => 'meas',
+    notif => 'notif', map { $_ => 'orders' } qw(filt ij lj lj_coalesce lj_nullable_key agg_join gn_lj having dist anti uni via_view));
+
+for my $v (@views) {
+    my ($name, $key, $q) = @$v;
+    my $st = create_view($name, $q, @$key);
+    is($st, 'created', "create $name") or BAIL_OUT("seed=$seed: cannot create $name");
+}
+sql(q{ANALYZE});
+is(sql(q{SELECT string_agg(tgrelid::regclass::text || ':' || n, ' ' ORDER BY tgrelid::regclass::text COLLATE "C") FROM (
+           SELECT tgrelid, count(*) AS n FROM pg_trigger WHERE tgname LIKE 'matviews\_capture\_%' GROUP BY tgrelid) t}),
+    join(' ', map { "$_:4" } sort qw(channels custs employees meas meas_a meas_b meas_rest nk_c nk_o orders users
+                                      user_notification_preferences)),
+    'the four capture triggers are on every base table, through the plain view and on every partition');
+
+# The first refresh of each: a full one.
+my @first_bad;
+for my $v (@names) {
+    my $r = refresh_json($v);
+    push @first_bad, "$v: " . $json->encode($r)
+      unless $r->{status} eq 'updated' && ($r->{response}{fallback} // '') eq 'first refresh';
+}
+is(scalar(@first_bad), 0, 'the first refresh of every view is a full one (fallback "first refresh")')
+  or diag("seed=$seed\n" . join("\n", @first_bad));
+note('view rows: ' . join(' ', map { "$_ " . sql("SELECT count(*) FROM $_") } @names));
+
+############################################################################################
+# The random DML.
+
+my %known;    # table => [ids]: every id ever inserted (some deleted since)
+$known{orders}    = [ 1 .. 900 ];
+$known{custs}     = [ 1 .. 100 ];
+$known{employees} = [ 1 .. 200 ];
+$known{meas}      = [ 1 .. 500 ];
+$known{channels}  = [ 1 .. 30 ];
+$known{users}     = [ 1 .. 40 ];
+my %next_id = (orders => 10_000, custs => 1_000, employees => 1_000, meas => 10_000, channels => 500, users => 500);
+
+sub pick { return $_[ int(rand(@_)) ]; }
+sub chance { return rand() < $_[0]; }
+
+# A generator context: the parity of the rows a writer owns (undef: any row), and its id offset.
+sub ctx_new { my ($parity) = @_; return { parity => $parity, off => defined $parity ? 100_000 * (1 + $parity) : 0 }; }
+
+sub id_of {
+    # An id of a table that may exist, in the context's parity.
+    my ($c, $t) = @_;
+    for (1 .. 20) {
+        my $id = pick(@{ $known{$t} });
+        return $id if !defined $c->{parity} || $id % 2 == $c->{parity};
+    }
+    return defined $c->{parity} ? 2 + $c->{parity} : 1;
+}
+
+sub new_id {
+    my ($c, $t) = @_;
+    my $id;
+    do { $id = $c->{off} + $next_id{$t}++ } while (defined $c->{parity} && $id % 2 != $c->{parity});
+    push @{ $known{$t} }, $id;
+    return $id;
+}
+
+sub par {
+    # " AND <col> % 2 = p" for a writer, to keep to its own rows.
+    my ($c, $col) = @_;
+    return defined $c->{parity} ? " AND $col % 2 = $c->{parity}" : '';
+}
+
+sub lit { my ($v) = @_; return 'NULL' unless defined $v; $v =~ s/'/''/g; return "'$v'"; }
+sub amount { return chance(0.05) ? 'NULL' : sprintf('%.2f', rand(100)); }
+sub a_cust { return chance(0.08) ? 'NULL' : 1 + int(rand(110)); }
+sub a_status { return lit(pick('open', 'closed', 'void', 'open', undef)); }
+sub a_ts { return sprintf("timestamp '2024-03-01' + interval '%d minutes'", int(rand(200_000))); }
+sub a_region { return lit(pick('north', 'south', 'east', 'west', undef, 'central')); }
+sub a_kind { return lit(pick('a', 'b', 'c', 'd')); }
+
+sub order_row {
+    my ($id) = @_;
+    return sprintf('(%d, %s, %s, %s, %s)', $id, a_cust(), amount(), a_status(), a_ts());
+}
+
+# Each statement: [sql, table counted, factor] (rows changed = factor * ROW_COUNT).
+my %gen = (
+    orders => [
+        sub { my ($c) = @_; [ 'INSERT INTO orders VALUES ' . order_row(new_id($c, 'orders')), 'orders', 1 ] },
+        sub { my ($c) = @_; [ 'INSERT INTO orders VALUES ' . join(', ', map { order_row(new_id($c, 'orders')) } 1 .. 2 + int(rand(3))),
+                              'orders', 1 ] },
+        sub { my ($c) = @_; my @ids = map { new_id($c, 'orders') } 1 .. 3;
+              [ sprintf(q{INSERT INTO orders SELECT id, %s, id %% 97, 'open', %s FROM unnest(ARRAY[%s]) id},
+                        a_cust(), a_ts(), join(', ', @ids)), 'orders', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE orders SET amount = amount + %d WHERE id IN (%d, %d)', 1 + int(rand(50)),
+                              id_of($c, 'orders'), id_of($c, 'orders')), 'orders', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE orders SET cust = %s, status = %s WHERE id = %d', a_cust(), a_status(),
+                              id_of($c, 'orders')), 'orders', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE orders SET %s = NULL WHERE id = %d', pick('cust', 'status', 'amount'),
+                              id_of($c, 'orders')), 'orders', 1 ] },
+        sub { my ($c) = @_; [ sprintf('DELETE FROM orders WHERE id IN (%d, %d)', id_of($c, 'orders'), id_of($c, 'orders')),
+                              'orders', 1 ] },
+        sub { my ($c) = @_; my $a = id_of($c, 'orders');
+              [ sprintf(q{UPDATE orders SET status = CASE status WHEN 'open' THEN 'closed' ELSE 'open' END, cust = cust + 1
+                          WHERE id BETWEEN %d AND %d%s}, $a, $a + 3, par($c, 'id')), 'orders', 1 ] },
+        sub { my ($c) = @_; [ sprintf('INSERT INTO orders VALUES %s ON CONFLICT (id) DO UPDATE SET amount = EXCLUDED.amount, cust = EXCLUDED.cust',
+                              order_row(id_of($c, 'orders'))), 'orders', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE orders SET id = %d WHERE id = %d', new_id($c, 'orders'), id_of($c, 'orders')),
+                              'orders', 1 ] },
+        # A data-modifying CTE: a delete and an insert in one statement.
+        sub { my ($c) = @_; [ sprintf('WITH d AS (DELETE FROM orders WHERE id = %d RETURNING *) '
+                                    . 'INSERT INTO orders SELECT %d, cust, amount + 1, status, placed FROM d',
+                              id_of($c, 'orders'), new_id($c, 'orders')), 'orders', 2 ] },
+    ],
+    custs => [
+        sub { my ($c) = @_;
+              # A new customer, or one of the orphan ids orders point to.
+              my $id = chance(0.5) ? new_id($c, 'custs') : 101 + int(rand(8));
+              $id = $id + 1 if defined $c->{parity} && $id % 2 != $c->{parity};
+              [ sprintf(q{INSERT INTO custs VALUES (%d, 'new %d', %s, %.3f, %s) ON CONFLICT (id) DO NOTHING},
+                        $id, $id, a_region(), rand(20), a_ts()), 'custs', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE custs SET region = %s WHERE id = %d', a_region(), id_of($c, 'custs')), 'custs', 1 ] },
+        sub { my ($c) = @_; [ sprintf(q{UPDATE custs SET name = name || '+', score = %s WHERE id IN (%d, %d)},
+                              chance(0.2) ? 'NULL' : sprintf('%.4f', rand(20)), id_of($c, 'custs'), id_of($c, 'custs')), 'custs', 1 ] },
+        sub { my ($c) = @_; [ sprintf('DELETE FROM custs WHERE id = %d', id_of($c, 'custs')), 'custs', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE custs SET id = %d WHERE id = %d', new_id($c, 'custs'), id_of($c, 'custs')), 'custs', 1 ] },
+    ],
+    employees => [
+        sub { my ($c) = @_; [ sprintf('UPDATE employees SET manager = %s WHERE id = %d',
+                              chance(0.15) ? 'NULL' : id_of(ctx_new(undef), 'employees'), id_of($c, 'employees')), 'employees', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE employees SET salary = salary + %d WHERE id IN (%d, %d)', int(rand(500)) - 250,
+                              id_of($c, 'employees'), id_of($c, 'employees')), 'employees', 1 ] },
+        sub { my ($c) = @_; my $id = new_id($c, 'employees');
+              [ sprintf(q{INSERT INTO employees VALUES (%d, 'emp %d', %s, %d, %d)}, $id, $id,
+                        chance(0.1) ? 'NULL' : id_of(ctx_new(undef), 'employees'), int(rand(7)), 1000 + int(rand(5000))), 'employees', 1 ] },
+        sub { my ($c) = @_; [ sprintf('DELETE FROM employees WHERE id = %d', id_of($c, 'employees')), 'employees', 1 ] },
+        sub { my ($c) = @_; [ sprintf(q{UPDATE employees SET name = name || '*', dept = %s WHERE id IN (%d, %d, %d)},
+                              chance(0.2) ? 'NULL' : int(rand(7)), id_of($c, 'employees'), id_of($c, 'employees'),
+                              id_of($c, 'employees')), 'employees', 1 ] },
+    ],
+    meas => [
+        sub { my ($c) = @_; [ 'INSERT INTO meas VALUES ' . join(', ', map {
+                  sprintf('(%d, %s, %d, %.3f, %s, %s)', new_id($c, 'meas'), a_kind(), 1 + int(rand(42)), rand(100),
+                          chance(0.1) ? 'NULL' : sprintf('%.6f', rand(30)), a_ts()) } 1 .. 1 + int(rand(3))), 'meas', 1 ] },
+        sub { my ($c) = @_; my $k = pick('a', 'c', 'd');
+              [ sprintf(q{INSERT INTO %s VALUES (%d, '%s', %d, %.3f, %.6f, %s)}, $k eq 'a' ? 'meas_a' : 'meas_rest',
+                        new_id($c, 'meas'), $k, 1 + int(rand(40)), rand(100), rand(30), a_ts()), 'meas', 1 ] },
+        # Row movement between partitions, through the parent.
+        sub { my ($c) = @_; [ sprintf('UPDATE meas SET kind = %s WHERE id = %d', a_kind(), id_of($c, 'meas')), 'meas', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE meas_b SET val = val + 1, w = w * 2 WHERE id IN (%d, %d, %d)',
+                              map { id_of($c, 'meas') } 1 .. 3), 'meas', 1 ] },
+        sub { my ($c) = @_; [ sprintf('DELETE FROM %s WHERE id IN (%d, %d)', pick('meas_rest', 'meas_a'),
+                              id_of($c, 'meas'), id_of($c, 'meas')), 'meas', 1 ] },
+        sub { my ($c) = @_; [ sprintf('DELETE FROM meas WHERE id = %d', id_of($c, 'meas')), 'meas', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE meas SET sensor = %s, val = %s WHERE id = %d', chance(0.15) ? 'NULL' : 1 + int(rand(40)),
+                              chance(0.3) ? 'NULL' : sprintf('%.3f', rand(50)), id_of($c, 'meas')), 'meas', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE meas_a SET sensor = %d, ts = ts + interval \'1 hour\' WHERE id = %d',
+                              1 + int(rand(40)), id_of($c, 'meas')), 'meas', 1 ] },
+    ],
+    notif => [
+        sub { my ($c) = @_; [ sprintf('UPDATE users SET organization_id = %s WHERE id = %d', chance(0.1) ? 'NULL' : 1 + int(rand(5)),
+                              id_of($c, 'users')), 'users', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE channels SET organization_id = %d WHERE id = %d', 1 + int(rand(5)),
+                              id_of($c, 'channels')), 'channels', 1 ] },
+        sub { my ($c) = @_; my $id = new_id($c, 'users');
+              [ sprintf(q{INSERT INTO users VALUES (%d, %d, 'user %d')}, $id, 1 + int(rand(5)), $id), 'users', 1 ] },
+        sub { my ($c) = @_; my $id = new_id($c, 'channels');
+              [ sprintf(q{INSERT INTO channels VALUES (%d, %d, 'chan %d')}, $id, 1 + int(rand(5)), $id), 'channels', 1 ] },
+        sub { my ($c) = @_; my $t = pick('users', 'channels');
+              [ sprintf('DELETE FROM %s WHERE id = %d', $t, id_of($c, $t)), $t, 1 ] },
+        sub { my ($c) = @_; my $org = chance(0.5);
+              [ sprintf(q{INSERT INTO user_notification_preferences (user_id, settable_type, settable_id, notification_type, notification_frequency)
+                          VALUES (%d, '%s', %d, %s, %s)
+                          ON CONFLICT (user_id, settable_type, settable_id, notification_type)
+                          DO UPDATE SET notification_frequency = EXCLUDED.notification_frequency},
+                        id_of($c, 'users'), $org ? 'Organization' : 'Channel',
+                        $org ? 1 + int(rand(5)) : id_of(ctx_new(undef), 'channels'), lit(pick('new_channel_message', 'mention')),
+                        lit(pick('instant', 'daily', 'never', 'weekly', undef))), 'prefs', 1 ] },
+        sub { my ($c) = @_; [ sprintf(q{DELETE FROM user_notification_preferences WHERE user_id = %d AND settable_type = '%s'
+                                        AND notification_type = %s}, id_of($c, 'users'), pick('Channel', 'Organization'),
+                                      lit(pick('new_channel_message', 'mention'))), 'prefs', 1 ] },
+        sub { my ($c) = @_; [ sprintf(q{UPDATE user_notification_preferences SET notification_frequency = %s
+                                        WHERE user_id = %d AND settable_id = %d},
+                                      lit(pick('instant', undef, 'daily')), id_of($c, 'users'), 1 + int(rand(5))), 'prefs', 1 ] },
+    ],
+);
+my @table_weights = ((('orders') x 7), (('custs') x 3), (('employees') x 3), (('meas') x 3), (('notif') x 4));
+
+# A large statement, only ever rolled back (in a transaction or to a savepoint).
+sub big_statement {
+    my ($c, $truncate_ok) = @_;
+    my @big = (
+        sprintf('UPDATE orders SET amount = amount * 3, cust = cust + 1 WHERE true%s', par($c, 'id')),
+        sprintf('DELETE FROM custs WHERE true%s', par($c, 'id')),
+        sprintf(q{UPDATE meas SET kind = 'b' WHERE kind = 'a'%s}, par($c, 'id')),
+        sprintf('DELETE FROM user_notification_preferences WHERE true%s', par($c, 'user_id')),
+        sprintf('UPDATE employees SET manager = NULL WHERE true%s', par($c, 'id')),
+        sprintf('UPDATE users SET organization_id = 1 WHERE true%s', par($c, 'id')),
+    );
+    push @big, 'TRUNCATE custs', 'TRUNCATE orders, employees' if $truncate_ok;
+    return pick(@big);
+}
+
+sub statement {
+    my ($c, $skip) = @_;
+    my $t;
+    do { $t = pick(@table_weights) } while ($skip && $t eq $skip);
+    return pick(@{ $gen{$t} })->($c);
+}
+
+sub counted {
+    # The statement, then the rows it changed (psql's ROW_COUNT) for the round's tally.
+    my ($s) = @_;
+    return "$s->[0];\n\\echo rc $s->[1] $s->[2] :ROW_COUNT\n";
+}
+
+# One unit of work: autocommit statement, committed transaction, rolled-back transaction, or
+# a committed transaction with a savepoint rolled back inside it.
+sub unit {
+    my ($c, $skip, $truncate_ok) = @_;
+    my $r = rand();
+    if ($r < 0.55) {
+        return counted(statement($c, $skip));
+    }
+    if ($r < 0.70) {
+        return "BEGIN;\n" . join('', map { counted(statement($c, $skip)) } 1 .. 2 + int(rand(2))) . "COMMIT;\n";
+    }
+    if ($r < 0.85) {
+        return "BEGIN;\n" . join('', map { statement($c, $skip)->[0] . ";\n" } 1 .. 1 + int(rand(2)))
+          . big_statement($c, $truncate_ok) . ";\nROLLBACK;\n";
+    }
+    return "BEGIN;\n" . counted(statement($c, $skip)) . "SAVEPOINT s1;\n"
+      . join('', map { statement($c, $skip)->[0] . ";\n" } 1 .. 1 + int(rand(2)))
+      . (chance(0.5) ? big_statement($c, 0) . ";\n" : '')
+      . "ROLLBACK TO SAVEPOINT s1;\n" . counted(statement($c, $skip)) . "COMMIT;\n";
+}
+
+sub tally {
+    # rows changed per table, from the "rc table factor n" lines.
+    my ($out) = @_;
+    my %rows;
+    for my $line (split /\n/, $out) {
+        $rows{$1} += $2 * $3 if $line =~ /^rc (\S+) (\d+) (\d+)$/;
+    }
+    return \%rows;
+}
+
+my $stats_sql = q{SELECT
+    (SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM orders WHERE cust IS NOT NULL GROUP BY cust) x) || ' ' ||
+    (SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM employees WHERE manager IS NOT NULL GROUP BY manager) x) || ' ' ||
+    (SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM channels GROUP BY organization_id) x) || ' ' ||
+    (SELECT coalesce(max(n), 0) FROM (SELECT count(*) n FROM users GROUP BY organization_id) x)};
+sub stats {
+    my ($opc, $rpm, $cpo, $upo) = split / /, sql($stats_sql);
+    return { opc => $opc, rpm => $rpm, cpo => $cpo, upo => $upo };
+}
+
+# Refreshes every view (one autocommit statement each), returns name => decoded result.
+my $refresh_script = join('', map { "SELECT matviews.refresh('$_', row_count_strategy => 'exact');\n" } @names);
+sub refresh_all {
+    my @lines = split /\n/, run_script('refresh', $refresh_script);
+    die "seed=$seed: expected " . scalar(@names) . " refresh results, got " . scalar(@lines) if @lines != @names;
+    my %r;
+    @r{@names} = map { $json->decode($_) } @lines;
+    return \%r;
+}
+
+my $check_sql = join("\nUNION ALL\n", map { "SELECT '$_', (" . diff_sql($_, $query{$_}) . ')' } @names);
+sub check_all {
+    my %d;
+    for my $line (split /\n/, sql($check_sql)) {
+        my ($v, $diff) = split /\|/, $line;
+        $d{$v} = $diff;
+    }
+    return \%d;
+}
+
+# Failures per view and check: [messages].
+my %fail;
+my @checks = ('status', 'incremental', 'equal', 'keys', 'counts');
+sub failed {
+    my ($v, $check, $msg) = @_;
+    push @{ $fail{$v}{$check} }, $msg;
+}
+
+sub check_round {
+    # The refresh results of one round against the rules; $expect_fallback: view => regex.
+    my ($round, $res, $rows, $st, $expect_fallback) = @_;
+    my $diffs = check_all();
+    for my $v (@names) {
+        my $r = $res->{$v};
+        my $resp = $r->{response} // {};
+        my $inc = $resp->{incremental} // {};
+        my $where = "seed=$seed round $round view $v";
+        failed($v, 'status', "$where: status $r->{status}: " . $json->encode($r)) if $r->{status} ne 'updated';
+        if (my $re = $expect_fallback->{$v}) {
+            failed($v, 'incremental', "$where: expected a fallback matching $re: " . $json->encode($resp))
+              unless ($resp->{fallback} // '') =~ $re && $resp->{full_refresh};
+        }
+        elsif (defined $resp->{fallback}) {
+            failed($v, 'incremental', "$where: fell back: $resp->{fallback}");
+        }
+        else {
+            my $f = $fan{$v}->($st);
+            my $changed = sum0(map { $rows->{$_} // 0 } keys %$f);
+            my $bound = sum0(map { $f->{$_} * ($rows->{$_} // 0) } keys %$f) + 2 * $changed + 10;
+            failed($v, 'keys', "$where: keys $inc->{keys} > bound $bound (rows changed: "
+                . join(', ', map { "$_ " . ($rows->{$_} // 0) } sort keys %$f) . ')')
+              if !defined $inc->{keys} || $inc->{keys} > $bound;
+            my $net = ($inc->{inserted} // 0) - ($inc->{deleted} // 0);
+            my $rc = ($resp->{row_count_after} // -1) - ($resp->{row_count_before} // -1);
+            failed($v, 'counts', "$where: inserted - deleted = $net, row_count_after - row_count_before = $rc: "
+                . $json->encode($resp))
+              if $net != $rc || grep { !defined $inc->{$_} } qw(changes keys deleted inserted updated);
+        }
+        if (($diffs->{$v} // '?') ne '0 0') {
+            # Only the first difference of a view is described: it stays wrong after that.
+            my $n = @{ $fail{$v}{equal} // [] };
+            failed($v, 'equal', $n ? "$where: differs ($diffs->{$v})"
+                : "$where: differs from its query (view-only, query-only rows: $diffs->{$v}); response "
+                  . $json->encode($resp) . "\n" . diff_sample($v, $query{$v}));
+        }
+    }
+}
+
+############################################################################################
+# 2 and 3. The rounds; the middle one truncates employees and a partition of meas.
+
+my $truncate_round = int($rounds / 2);
+my (%total_rows, $rolled_back_units, %log_left);
+for my $round (1 .. $rounds) {
+    my $st_before = stats();
+    my $c = ctx_new(undef);
+    my $script = '';
+    my %expect;
+    if ($round == $truncate_round) {
+        $script .= q{BEGIN;
+TRUNCATE employees;
+INSERT INTO employees SELECT g, 'rehired ' || g, CASE WHEN g <= 2 THEN NULL ELSE g / 3 END, g % 5, 2000 + g FROM generate_series(1, 150) g;
+COMMIT;
+TRUNCATE meas_b;
+};
+        %expect = map { $_ => qr/TRUNCATE/ } grep { $reads{$_} eq 'employees' || $reads{$_} eq 'meas' } @names;
+        $script .= unit($c, 'employees', 0) for 1 .. 3;
+    }
+    else {
+        # A rolled-back TRUNCATE is allowed here: it must not make the next refresh a full one.
+        $script .= unit($c, undef, 1) for 1 .. 3 + int(rand(4));
+    }
+    $rolled_back_units += () = $script =~ /ROLLBACK/g;
+    my $rows = tally(run_script("round $round DML", $script));
+    $total_rows{$_} += $rows->{$_} for keys %$rows;
+    my $res = refresh_all();
+    my $st_after = stats();
+    my %st = map { $_ => max($st_before->{$_}, $st_after->{$_}) } keys %$st_before;
+    check_round($round, $res, $rows, \%st, \%expect);
+    my $left = sql(q{SELECT count(*) FROM matviews.changes});
+    $log_left{$round} = $left if $left ne '0';
+}
+note(sprintf('rounds: %d, rows changed in committed statements: %s; %d rolled-back transactions or savepoints',
+    $rounds, join(', ', map { "$_ $total_rows{$_}" } sort keys %total_rows), $rolled_back_units));
+ok($total_rows{orders} && $total_rows{custs} && $total_rows{meas} && $total_rows{employees}, 'the rounds changed rows of every table');
+is(join(', ', map { "round $_: $log_left{$_}" } sort { $a <=> $b } keys %log_left), '',
+    "matviews.changes is empty after every round's refreshes (seed=$seed)");
+
+############################################################################################
+# 4. Concurrent writers.
+
+my $writer_units = $ENV{MATVIEWS_WRITER_UNITS} // 150;
+my @writers;
+for my $w (0, 1) {
+    my $c = ctx_new($w);
+    my $script = '';
+    for my $i (1 .. $writer_units) {
+        $script .= unit($c, undef, 0);
+        $script .= "SELECT pg_sleep(0.01);\n" if $i % 3 == 0;
+    }
+    my $file = $node->basedir . "/writer_$w.sql";
+    open my $f, '>', $file or die "$file: $!";
+    print $f $script;
+    close $f;
+    my %h = (out => '', err => '');
+    $h{h} = IPC::Run::start(
+        [ $node->installed_command('psql'), '-XAtq', '-v', 'ON_ERROR_STOP=1',
+          '-d', $node->connstr('postgres') . " application_name=writer_$w", '-f', $file ],
+        '>', \$h{out}, '2>', \$h{err}, IPC::Run::timeout(120));
+    push @writers, \%h;
+}
+my ($loops, $loops_during, %conc_fallback, @conc_bad) = (0, 0);
+my $conc_start = time();
+while (1) {
+    $_->{h}->pump_nb for grep { $_->{h}->pumpable } @writers;
+    my $alive_before = grep { $_->{h}->pumpable } @writers;
+    last if !$alive_before;
+    my $res = refresh_all();
+    $loops++;
+    $_->{h}->pump_nb for grep { $_->{h}->pumpable } @writers;
+    $loops_during++ if (grep { $_->{h}->pumpable } @writers) == 2;
+    for my $v (@names) {
+        my $r = $res->{$v};
+        push @conc_bad, "loop $loops $v: " . $json->encode($r) if $r->{status} ne 'updated';
+        $conc_fallback{ ($r->{response}{fallback} // '') =~ s/\d+/N/gr }++ if defined $r->{response}{fallback};
+    }
+    if (time() - $conc_start > 60) {
+        diag("seed=$seed: the writers did not end within 60 s");
+        $_->{h}->kill_kill for @writers;
+        last;
+    }
+}
+for my $w (0, 1) {
+    my $h = $writers[$w];
+    my $ok = eval { $h->{h}->finish };
+    ok($ok, "writer $w committed all its DML without an error")
+      or diag("seed=$seed writer $w: $h->{err}");
+}
+note(sprintf('concurrent phase: %.1f s, %d refresh loops, %d while both writers wrote; fallbacks: %s',
+    time() - $conc_start, $loops, $loops_during,
+    join(', ', map { "$_ x$conc_fallback{$_}" } sort keys %conc_fallback) || 'none'));
+cmp_ok($loops_during, '>=', 2, 'the views were refreshed at least twice while both writers were committing');
+is(scalar(@conc_bad), 0, 'every refresh during the concurrent writes returned status updated')
+  or diag("seed=$seed\n" . join("\n", @conc_bad[0 .. ($#conc_bad < 4 ? $#conc_bad : 4)]));
+my @conc_unexpected = grep { !/more than matviews.incremental_max_fraction/ } keys %conc_fallback;
+is(join('; ', @conc_unexpected), '', 'no fallback during the concurrent writes but for the share of keys');
+
+# The writers are done: one more refresh catches what was committed during the last one.
+my $final = refresh_all();
+my @final_bad = map { "$_: " . $json->encode($final->{$_}) } grep { $final->{$_}{status} ne 'updated' } @names;
+is(scalar(@final_bad), 0, 'the refresh after the writers stopped succeeds for every view')
+  or diag("seed=$seed\n" . join("\n", @final_bad));
+my $final_diff = check_all();
+for my $v (@names) {
+    # A view already wrong before this phase is not counted again.
+    next if $fail{$v}{equal};
+    is($final_diff->{$v}, '0 0', "after the concurrent writes, $v equals its query (seed=$seed)")
+      or diag("seed=$seed view $v: " . $json->encode($final->{$v}{response}) . "\n" . diff_sample($v, $query{$v}));
+}
+is(sql(q{SELECT count(*) FROM matviews.changes}), '0', 'matviews.changes is empty after the final refresh');
+
+############################################################################################
+# The verdict per view and check.
+
+my %check_title = (
+    status      => 'every refresh returned status updated',
+    incremental => 'every refresh after the first took the incremental path (or the expected TRUNCATE fallback)',
+    equal       => 'equals its query after every round',
+    keys        => 'response.incremental.keys stays within the bound for the rows changed',
+    counts      => 'inserted - deleted = row_count_after - row_count_before, and every incremental field is set',
+);
+for my $v (@names) {
+    for my $check (@checks) {
+        my $msgs = $fail{$v}{$check} // [];
+        is(scalar(@$msgs), 0, "$v: $check_title{$check}")
+          or diag(scalar(@$msgs) . " failure(s), first ones:\n" . join("\n", @$msgs[0 .. ($#$msgs < 2 ? $#$msgs : 2)]));
+    }
+}
+
+my $log = slurp_file($node->logfile);
+ok($log !~ /TRAP:|terminated by signal|server process .* exited with exit code/, 'no backend crashed');
+note(sprintf('033_incremental_property: seed=%s, %.1f s', $seed, time() - $started));
+$node->stop;
+done_testing();
