@@ -60,7 +60,7 @@ import tempfile
 import time
 
 import psycopg2
-import psycopg2.extras
+import psycopg2.errors
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -78,6 +78,7 @@ P7_SECS = int(os.environ.get("BENCH_P7_SECS", "20"))
 P7_RATE = int(os.environ.get("BENCH_P7_RATE", "100"))
 P7_POLL_S = float(os.environ.get("BENCH_P7_POLL_MS", "1")) / 1000.0
 PARTS = os.environ.get("BENCH_PARTS", "p6,p5,p7").split(",")
+INC_TIMEOUT_S = int(os.environ.get("BENCH_INC_TIMEOUT", "60"))
 CHECK = os.environ.get("BENCH_CHECK", "1") == "1"
 PROFILE = os.environ.get("BENCH_PROFILE", "1") == "1"
 PLOT = os.environ.get("BENCH_PLOT", "0") == "1"
@@ -223,16 +224,28 @@ def wait_idle(cur, view):
         time.sleep(0.05)
 
 
-def refresh(cur, view, strategy=None):
+def refresh(cur, view, strategy=None, timeout_s=None):
     # One matviews.refresh, timed by the client (autocommit: the call and its commit). Returns
-    # (wall ms, response).
+    # (wall ms, response). With timeout_s, a statement_timeout for this call only; a call it
+    # cancels returns (wall ms, {"timeout": True}).
+    if timeout_s:
+        cur.execute(f"SET statement_timeout = '{int(timeout_s)}s'")
     t0 = time.perf_counter()
-    if strategy is None:
-        cur.execute("SELECT matviews.refresh(%s)", (view,))
-    else:
-        cur.execute("SELECT matviews.refresh(%s, strategy => %s)", (view, strategy))
-    out = cur.fetchone()[0]
+    try:
+        if strategy is None:
+            cur.execute("SELECT matviews.refresh(%s)", (view,))
+        else:
+            cur.execute("SELECT matviews.refresh(%s, strategy => %s)", (view, strategy))
+        out = cur.fetchone()[0]
+    except psycopg2.errors.QueryCanceled:
+        if not timeout_s:
+            raise
+        wall = (time.perf_counter() - t0) * 1000.0
+        cur.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+        return wall, {"timeout": True}
     wall = (time.perf_counter() - t0) * 1000.0
+    if timeout_s:
+        cur.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
     out = check_response(out, f"refresh {view} ({strategy or 'its strategy'})")
     return wall, out.get("response") or {}
 
@@ -440,19 +453,27 @@ def point_label(point):
 
 def inc_path(resp):
     # 'incremental' when the incremental path ran, else the fallback's reason.
+    if resp.get("timeout"):
+        return f"timeout (> {INC_TIMEOUT_S} s, cancelled)"
+    if resp.get("skipped"):
+        return "not run: " + resp["skipped"]
     if resp.get("strategy") != "incremental":
         return f"not incremental ({resp.get('strategy')})"
     return "incremental" if not resp.get("fallback") else "fallback: " + str(resp.get("fallback"))
 
 
-def measure_change(cur, sc, pattern, point, k, rep):
-    # One repetition: apply the change, then every strategy on the same data.
+def measure_change(cur, sc, pattern, point, k, rep, skip=None):
+    # One repetition: apply the change, then every strategy on the same data. skip: the reason
+    # not to run the incremental refresh (a smaller change already timed out).
     t0 = time.perf_counter()
     changed = sc.apply(cur, pattern, k)
     apply_ms = (time.perf_counter() - t0) * 1000.0
     out = {"rep": rep, "changed_rows": changed, "apply_ms": apply_ms, "runs": {}}
     cur.execute("CHECKPOINT")
-    wall, resp = refresh(cur, sc.view)
+    if skip:
+        wall, resp = float("nan"), {"skipped": skip}
+    else:
+        wall, resp = refresh(cur, sc.view, timeout_s=INC_TIMEOUT_S)
     inc = resp.get("incremental") or {}
     out["runs"]["incremental"] = {
         "wall_ms": wall,
@@ -462,7 +483,7 @@ def measure_change(cur, sc, pattern, point, k, rep):
         "full_refresh": resp.get("full_refresh"),
         "incremental": inc,
     }
-    if CHECK and rep == 0:
+    if CHECK and rep == 0 and not resp.get("timeout") and not skip:
         t1 = time.perf_counter()
         bad = view_mismatch(cur, sc.view, sc.sql)
         out["check"] = {"mismatched_rows": bad, "ms": (time.perf_counter() - t1) * 1000.0}
@@ -490,13 +511,22 @@ def measure_change(cur, sc, pattern, point, k, rep):
     return out
 
 
+def fb_reason(path):
+    # A fallback's reason without its numbers, so that the repetitions' reasons group together.
+    return re.sub(r"\d+", "N", path)
+
+
 def summarize_change(reps):
     s = {}
     inc_ok = [r for r in reps if r["runs"]["incremental"]["path"] == "incremental"]
-    inc_fb = [r for r in reps if r["runs"]["incremental"]["path"] != "incremental"]
+    inc_fb = [r for r in reps if r["runs"]["incremental"]["path"].startswith("fallback")]
+    s["n_timeout"] = sum(1 for r in reps if r["runs"]["incremental"]["path"].startswith("timeout"))
+    s["n_skipped"] = sum(1 for r in reps if r["runs"]["incremental"]["path"].startswith("not run"))
     s["n_incremental"] = len(inc_ok)
     s["n_fallback"] = len(inc_fb)
-    s["fallbacks"] = sorted({r["runs"]["incremental"]["path"] for r in inc_fb})
+    s["fallbacks"] = sorted({fb_reason(r["runs"]["incremental"]["path"]) for r in inc_fb})
+    s["fallback_keys"] = [int(m.group(1)) for r in inc_fb for m in [re.search(r"affect (\d+) keys", r["runs"]["incremental"]["path"])] if m]
+    s["paths"] = sorted({r["runs"]["incremental"]["path"] for r in reps})
     s["incremental_wall"] = median([r["runs"]["incremental"]["wall_ms"] for r in inc_ok])
     s["incremental_dur"] = median([r["runs"]["incremental"]["duration_ms"] for r in inc_ok])
     s["fallback_wall"] = median([r["runs"]["incremental"]["wall_ms"] for r in inc_fb])
@@ -583,7 +613,11 @@ def profile_one(sc, pattern, k, analyze):
     changed = sc.apply(cur, pattern, k)
     cur.execute("CHECKPOINT")
     conn.notices = []
-    wall, resp = refresh(cur, sc.view)
+    wall, resp = refresh(cur, sc.view, timeout_s=INC_TIMEOUT_S)
+    if resp.get("timeout"):
+        # The log still holds the change: a full refresh takes it in (and the view stays right).
+        refresh(cur, sc.view, "swap")
+        refresh(cur, sc.view)
     notices = list(conn.notices)
     conn.close()
     return changed, wall, resp, parse_profile(notices)
@@ -615,6 +649,9 @@ def profile(sc, pattern, k, plans_out):
         "classes": agg,
         "rest_ms": dur - sql_ms,
     }
+    if resp.get("timeout"):
+        log(f"profile {sc.view} {pattern} {changed} rows: timed out after {INC_TIMEOUT_S} s")
+        return res
     # Plans with actual times (a second change of the same size), for the derive, recompute and
     # current-rows statements.
     changed2, wall2, resp2, stmts2 = profile_one(sc, pattern, k, analyze=True)
@@ -665,11 +702,13 @@ def p6(ctl):
                 note(f"{sc.view}: the warm-up refresh was {inc_path(resp)}")
             sc.vacuum(cur)
             entry = {"kind": kind, "label": sc.label, "n": n, "info": info, "changes": []}
-            for point in POINTS:
+            timed_out = {}  # pattern -> the change whose incremental refreshes all timed out
+            for point in sorted(POINTS):
                 for pattern, k in sc.changes(point):
                     reps = []
+                    skip = f"the {timed_out[pattern]} change timed out in every repetition" if pattern in timed_out else None
                     for rep in range(REPS):
-                        r = measure_change(cur, sc, pattern, point, k, rep)
+                        r = measure_change(cur, sc, pattern, point, k, rep, skip)
                         reps.append(r)
                         ri = r["runs"]
                         log(
@@ -682,6 +721,12 @@ def p6(ctl):
                     entry["changes"].append(
                         {"point": point, "pattern": pattern, "k": k, "reps": reps, "summary": summarize_change(reps)}
                     )
+                    if not skip and all(r["runs"]["incremental"]["path"].startswith("timeout") for r in reps):
+                        timed_out[pattern] = point_label(point)
+                        note(
+                            f"{sc.view}: every incremental refresh of the {point_label(point)} {pattern} change timed out "
+                            f"(> {INC_TIMEOUT_S} s); larger {pattern} changes of this view measure only the full strategies"
+                        )
             if kind == "groupby" and n == max(SIZES):
                 # One row, without the index on g: the recompute reads the whole table.
                 cur.execute(f"DROP INDEX {sc.table}_g")
@@ -707,13 +752,14 @@ def p6(ctl):
             if PROFILE and n == max(SIZES):
                 try:
                     profiles.append(profile(sc, "random", 1, plans_out))
-                    pt = 0.01 if 0.01 in POINTS else min([p for p in POINTS if p != 1], default=None)
-                    if pt is not None:
+                    for pt in (0.001, 0.01):
                         k = max(1, int(round(sc.base_rows * pt)))
-                        pat = "clustered" if kind == "groupby" else "random"
-                        profiles.append(profile(sc, pat, k, plans_out))
-                        if kind == "groupby":
-                            profiles.append(profile(sc, "random", k, plans_out))
+                        for pat in ("clustered", "random") if kind == "groupby" else ("random",):
+                            # Not a change whose every incremental refresh timed out above.
+                            done = [c for c in entry["changes"] if abs(c["point"] - pt) < 1e-12 and c["pattern"] == pat]
+                            if done and (done[0]["summary"]["n_timeout"] + done[0]["summary"]["n_skipped"]) == REPS:
+                                continue
+                            profiles.append(profile(sc, pat, k, plans_out))
                 except Exception as e:  # the profile is an extra; report and go on
                     note(f"profile of {sc.view} failed: {e}")
             results.append(entry)
@@ -765,6 +811,24 @@ def run_pgbench(workdir, clients, secs, tables, rows):
 
 P5_TABLE = {"none": "p5_none", "capture": "p5_cap"}
 P5_VIEW = "p5_cap_mv"
+# Extra tables of the A/B run only, to tell where the capture's cost comes from: a plpgsql no-op
+# statement trigger (the floor of any statement trigger), the same with transition tables (what
+# PostgreSQL itself pays to keep the statement's old and new rows), and a plpgsql trigger that
+# does what matviews' capture does (the rows to jsonb, one INSERT into a log table like
+# matviews.changes).
+P5_EXTRA = {"floor": "p5_floor", "transition": "p5_tt", "plpgsql_log": "p5_plog"}
+P5_AB_MODES = ["none", "floor", "transition", "plpgsql_log", "capture"]
+P5_MODE_TEXT = {
+    "none": "no trigger",
+    "floor": "plpgsql no-op statement trigger",
+    "transition": "plpgsql no-op statement trigger with OLD/NEW transition tables",
+    "plpgsql_log": "plpgsql statement trigger with transition tables doing the capture's work (jsonb_agg of old and new rows, one INSERT into a log table with an index like matviews.changes)",
+    "capture": "matviews capture (the table is a source of an incremental view)",
+}
+
+
+def p5_table(mode):
+    return P5_TABLE.get(mode) or P5_EXTRA[mode]
 
 
 def changes_stats(cur, relid):
@@ -785,7 +849,7 @@ def p5(ctl, workdir):
     cur = ctl.cursor()
     log(f"P5 setup: p5_none and p5_cap with {P5_ROWS:,} rows each, incremental view {P5_VIEW} on p5_cap")
     cur.execute("SELECT matviews.delete(%s)", (P5_VIEW,))
-    for t in P5_TABLE.values():
+    for t in list(P5_TABLE.values()) + list(P5_EXTRA.values()):
         cur.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
         cur.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, g int NOT NULL, v int NOT NULL) WITH (autovacuum_enabled = off)")
         cur.execute(f"INSERT INTO {t} SELECT i, i %% {GROUPS}, 0 FROM generate_series(1, %s) i", (P5_ROWS,))
@@ -799,8 +863,30 @@ def p5(ctl, workdir):
     if not cap_triggers or none_triggers:
         raise RuntimeError(f"P5: unexpected triggers: p5_cap {cap_triggers}, p5_none {none_triggers}")
     log(f"P5: triggers on p5_cap: {cap_triggers}")
-    run_pgbench(workdir, max(CLIENTS), WARMUP_S, list(P5_TABLE.values()), P5_ROWS)
+    cur.execute("DROP TABLE IF EXISTS p5_log")
+    cur.execute(
+        "CREATE TABLE p5_log (relid oid NOT NULL, xid xid8 NOT NULL DEFAULT pg_current_xact_id(), kind \"char\" NOT NULL, "
+        "old_rows jsonb, new_rows jsonb)"
+    )
+    cur.execute("CREATE INDEX ON p5_log (relid)")
+    cur.execute("CREATE OR REPLACE FUNCTION p5_noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$")
+    cur.execute(
+        "CREATE OR REPLACE FUNCTION p5_plog() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+        "INSERT INTO p5_log (relid, kind, old_rows, new_rows) SELECT TG_RELID, 'u', "
+        "(SELECT jsonb_agg(to_jsonb(o)) FROM mv_old o), (SELECT jsonb_agg(to_jsonb(n)) FROM mv_new n); "
+        "RETURN NULL; END$$"
+    )
+    for mode, t in P5_EXTRA.items():
+        cur.execute(f"CREATE TABLE {t} (id int PRIMARY KEY, g int NOT NULL, v int NOT NULL) WITH (autovacuum_enabled = off)")
+        cur.execute(f"INSERT INTO {t} SELECT i, i %% {GROUPS}, 0 FROM generate_series(1, %s) i", (P5_ROWS,))
+        cur.execute(f"CREATE INDEX {t}_g ON {t} (g)")
+        cur.execute(f"VACUUM ANALYZE {t}")
+        ref = "" if mode == "floor" else "REFERENCING OLD TABLE AS mv_old NEW TABLE AS mv_new "
+        fn = "p5_plog" if mode == "plpgsql_log" else "p5_noop"
+        cur.execute(f"CREATE TRIGGER p5_trigger AFTER UPDATE ON {t} {ref}FOR EACH STATEMENT EXECUTE FUNCTION {fn}()")
+    run_pgbench(workdir, max(CLIENTS), WARMUP_S, [p5_table(m) for m in P5_AB_MODES], P5_ROWS)
     drain(cur)
+    cur.execute("TRUNCATE p5_log")
     modes = ["none", "capture"]
     runs = []
     total = P5_REPS * len(CLIENTS) * len(modes)
@@ -833,9 +919,9 @@ def p5(ctl, workdir):
                     )
                 )
                 runs.append(r)
-    # A/B: both tables in one pgbench run, the table chosen at random per transaction.
+    # A/B: every table in one pgbench run, the table chosen at random per transaction.
     ab = []
-    tables = [P5_TABLE[m] for m in modes]
+    tables = [p5_table(m) for m in P5_AB_MODES]
     for rep in range(P5_REPS):
         for clients in CLIENTS:
             for t in tables:
@@ -847,16 +933,19 @@ def p5(ctl, workdir):
             c1 = cpu_times()
             r.update(rep=rep, clients=clients, cpu=cpu_share(c0, c1))
             r["log"] = changes_stats(cur, relid)
+            r["plog_rows"] = q1(cur, "SELECT count(*) FROM p5_log")
             r["drain"] = drain(cur)
+            cur.execute("TRUNCATE p5_log")
             pt = r["per_table"]
             log(
-                f"P5 A/B rep {rep + 1} clients {clients}: {r['tps']:,.0f} tps in all; mean latency none "
-                f"{pt['p5_none']['mean_ms'] * 1000:.0f} us, capture {pt['p5_cap']['mean_ms'] * 1000:.0f} us; log "
+                f"P5 A/B rep {rep + 1} clients {clients}: {r['tps']:,.0f} tps in all; mean latency "
+                + ", ".join(f"{m} {pt[p5_table(m)]['mean_ms'] * 1000:.0f} us" for m in P5_AB_MODES)
+                + "; log "
                 f"{r['log']['rows']:,} rows for {pt['p5_cap']['n']:,} captured statements"
             )
             ab.append(r)
     cur.execute("SELECT matviews.delete(%s)", (P5_VIEW,))
-    for t in P5_TABLE.values():
+    for t in list(P5_TABLE.values()) + list(P5_EXTRA.values()) + ["p5_log"]:
         cur.execute(f"DROP TABLE {t} CASCADE")
     return {"runs": runs, "ab": ab, "triggers": cap_triggers}
 
@@ -883,6 +972,15 @@ def summarize_p5(res):
                     pr.append(b[0]["tps"] / a[0]["tps"])
             s[(c, "paired")] = pr
         abs_ = [r for r in res["ab"] if r["clients"] == c]
+        for m in P5_AB_MODES:
+            if abs_:
+                t = p5_table(m)
+                s[(c, "ab_mode", m)] = {
+                    "mean_us": median([r["per_table"][t]["mean_ms"] * 1000 for r in abs_]),
+                    "added_us": median([(r["per_table"][t]["mean_ms"] - r["per_table"]["p5_none"]["mean_ms"]) * 1000 for r in abs_]),
+                    "ratio": median([r["per_table"]["p5_none"]["mean_ms"] / r["per_table"][t]["mean_ms"] for r in abs_]),
+                    "p99": median([r["per_table"][t]["p99_ms"] for r in abs_]),
+                }
         if abs_:
             ratios = [r["per_table"]["p5_none"]["mean_ms"] / r["per_table"]["p5_cap"]["mean_ms"] for r in abs_]
             added = [(r["per_table"]["p5_cap"]["mean_ms"] - r["per_table"]["p5_none"]["mean_ms"]) * 1000 for r in abs_]
@@ -977,6 +1075,23 @@ def p7(ctl):
     cur.execute(f"VACUUM ANALYZE {P7_TABLE}")
     sql = f"SELECT g, count(*) AS n, sum(v) AS s, max(v) AS mx FROM public.{P7_TABLE} GROUP BY g"
     create_view(cur, P7_VIEW, sql, ["g"])
+    # What one incremental refresh of a one-row change costs by hand, in a connection that has
+    # refreshed before (warm: matviews' kept plans, the catalog caches) and in a new one (as a
+    # watch run's job worker, a new process per run, is).
+    rng = random.Random(5)
+    by_hand = {"warm": [], "new": []}
+    for _ in range(5):
+        cur.execute(f"UPDATE {P7_TABLE} SET v = v WHERE id = %s", (rng.randint(1, P7_ROWS),))
+        wall, resp = refresh(cur, P7_VIEW)
+        if inc_path(resp) == "incremental":
+            by_hand["warm"].append((wall, resp.get("duration_ms")))
+        c2 = connect("matviews-incremental-p7-new")
+        k2 = c2.cursor()
+        k2.execute(f"UPDATE {P7_TABLE} SET v = v WHERE id = %s", (rng.randint(1, P7_ROWS),))
+        wall, resp = refresh(k2, P7_VIEW)
+        if inc_path(resp) == "incremental":
+            by_hand["new"].append((wall, resp.get("duration_ms")))
+        c2.close()
     check_response(q1(cur, "SELECT matviews.watch(%s, min_interval => '0')", (P7_VIEW,)), f"watch {P7_VIEW}")
     wait_idle(cur, P7_VIEW)
     cur.execute("CHECKPOINT")
@@ -1020,11 +1135,16 @@ def p7(ctl):
     )
     runs = cur.fetchall()
     starts = [r[1] for r in runs]
-    lat_start = []
+    ok_runs = [r for r in runs if r[0] == "success"]
+    ok_starts = [r[1] for r in ok_runs]
+    lat_start, lat_finish = [], []
     for i, t0, t1, wall in commits:
         j = bisect.bisect_right(starts, wall)
         if j < len(runs):
             lat_start.append((runs[j][1] - wall) * 1000.0)
+        j = bisect.bisect_right(ok_starts, wall)
+        if j < len(ok_runs):
+            lat_finish.append((ok_runs[j][2] - wall) * 1000.0)
     statuses = {}
     for r in runs:
         statuses[r[0]] = statuses.get(r[0], 0) + 1
@@ -1060,6 +1180,9 @@ def p7(ctl):
         "commits_per_run": len(commits) / len(runs) if runs else float("nan"),
         "start_p50": pct(lat_start, 50),
         "start_p99": pct(lat_start, 99),
+        "finish_p50": pct(lat_finish, 50),
+        "finish_p99": pct(lat_finish, 99),
+        "by_hand": {k: {"wall_ms": median([x[0] for x in v]), "duration_ms": median([x[1] for x in v]), "n": len(v)} for k, v in by_hand.items()},
         "check": bad,
         "hist": lat,
     }
@@ -1137,12 +1260,18 @@ def find(p6res, kind, n, point, pattern="random"):
 
 
 def inc_text(s):
+    # The incremental cell: its median over the repetitions that ran incrementally, and what
+    # happened to the others.
+    other = []
+    if s["n_fallback"]:
+        other.append(f"{s['n_fallback']} fell back ({'; '.join(s['fallbacks'])[:160]}) in {fmt_ms(s['fallback_wall'])}")
+    if s["n_timeout"]:
+        other.append(f"{s['n_timeout']} timed out (> {INC_TIMEOUT_S} s)")
+    if s["n_skipped"]:
+        other.append(f"{s['n_skipped']} not run ({[p for p in s['paths'] if p.startswith('not run')][0][9:]})")
     if s["n_incremental"]:
-        t = f"{fmt_ms(s['incremental_wall'])}"
-        if s["n_fallback"]:
-            t += f" ({s['n_fallback']} of {s['n_incremental'] + s['n_fallback']} fell back)"
-        return t
-    return "fallback"
+        return fmt_ms(s["incremental_wall"]) + (f" ({s['n_incremental']} of {REPS}; " + ", ".join(other) + ")" if other else "")
+    return "no incremental run: " + ", ".join(other)
 
 
 def report(env, p6res, p5res, p7res, logi):
@@ -1164,18 +1293,33 @@ def report(env, p6res, p5res, p7res, logi):
     add("| --- | --- | --- | --- |")
     if p6res:
         qnote = "" if big >= 1000000 else f" (at {big:,}: the targets are for 1,000,000)"
+
+        def not_inc(s):
+            # Why no incremental time: every repetition fell back, timed out or was not run.
+            parts = []
+            if s["n_fallback"]:
+                parts.append(
+                    f"fell back to a full refresh ({'; '.join(s['fallbacks'])[:220]}) in {fmt_ms(s['fallback_wall'])}"
+                )
+            if s["n_timeout"]:
+                parts.append(f"{s['n_timeout']} of {REPS} timed out (> {INC_TIMEOUT_S} s)")
+            if s["n_skipped"]:
+                parts.append("not run (a smaller change timed out)")
+            return "; ".join(parts)
+
         for kind in VIEWS:
             e, s = find(p6res, kind, big, 1)
             if not s:
                 continue
             name = "GROUP BY" if kind == "groupby" else "join"
             inc = s["incremental_wall"]
-            ok = inc == inc and inc <= TARGETS["one_row_ms"]
+            ok = s["n_incremental"] == REPS and inc <= TARGETS["one_row_ms"]
             add(
                 f"| P6 {name}, 1 changed row of {e['info']['base_rows']:,}{qnote}: incremental refresh time (median of {REPS}, client: call + commit) | "
-                f"{inc_text(s)} (duration_ms {fmt_ms(s['incremental_dur'])}, {s['keys']:.0f} key) | ≤ {TARGETS['one_row_ms']:g} ms | {verdict(ok) if s['n_incremental'] else 'MISS (fallback)'} |"
+                + (f"{inc_text(s)} (duration_ms {fmt_ms(s['incremental_dur'])}, {s['keys']:.0f} key)" if s["n_incremental"] else not_inc(s))
+                + f" | ≤ {TARGETS['one_row_ms']:g} ms | {verdict(ok)} |"
             )
-            ok = s["vs_regular"] == s["vs_regular"] and s["vs_regular"] <= TARGETS["one_row_vs_regular"]
+            ok = s["n_incremental"] == REPS and s["vs_regular"] <= TARGETS["one_row_vs_regular"]
             add(
                 f"| P6 {name}, 1 changed row{qnote}: incremental / regular | {fmt_ratio(s['vs_regular'])} "
                 f"({fmt_ms(inc)} vs {fmt_ms(s['regular_wall'])}) | ≤ 1 % | {verdict(ok)} |"
@@ -1191,15 +1335,14 @@ def report(env, p6res, p5res, p7res, logi):
                 if not s["n_incremental"]:
                     add(
                         f"| P6 {name}, 1 % changed rows ({s['changed_rows']:,.0f}){qnote}: incremental / regular and / concurrent | "
-                        f"fell back to a full refresh ({'; '.join(s['fallbacks'])[:200]}): {fmt_ms(s['fallback_wall'])} vs regular "
-                        f"{fmt_ms(s['regular_wall'])}, concurrent {fmt_ms(s['concurrent_wall'])} | ≤ 20 % and ≤ 5 % | MISS (fallback: more keys than incremental_max_fraction {MAX_FRACTION} of the view) |"
+                        f"{not_inc(s)}; regular {fmt_ms(s['regular_wall'])}, concurrent {fmt_ms(s['concurrent_wall'])} | ≤ 20 % and ≤ 5 % | MISS |"
                     )
                     continue
-                ok1 = s["vs_regular"] <= TARGETS["pct_vs_regular"]
-                ok2 = s["vs_concurrent"] <= TARGETS["pct_vs_concurrent"]
+                ok1 = s["n_incremental"] == REPS and s["vs_regular"] <= TARGETS["pct_vs_regular"]
+                ok2 = s["n_incremental"] == REPS and s["vs_concurrent"] <= TARGETS["pct_vs_concurrent"]
                 add(
                     f"| P6 {name}, 1 % changed rows ({s['changed_rows']:,.0f}, {s['keys']:,.0f} keys){qnote}: incremental / regular | "
-                    f"{fmt_ratio(s['vs_regular'])} ({fmt_ms(s['incremental_wall'])} vs {fmt_ms(s['regular_wall'])}) | ≤ 20 % | {verdict(ok1)} |"
+                    f"{fmt_ratio(s['vs_regular'])} ({inc_text(s)} vs {fmt_ms(s['regular_wall'])}) | ≤ 20 % | {verdict(ok1)} |"
                 )
                 add(
                     f"| P6 {name}, 1 % changed rows{qnote}: incremental / concurrent | "
@@ -1297,10 +1440,9 @@ def report(env, p6res, p5res, p7res, logi):
             for c in e["changes"]:
                 s = c["summary"]
                 lab = point_label(c["point"]) + (" in 1 % of the groups" if c["pattern"] == "clustered" else "")
-                if s["n_incremental"]:
-                    inc = fmt_ms(s["incremental_wall"]) + (f" ({s['n_fallback']} fell back)" if s["n_fallback"] else "")
-                else:
-                    inc = f"fallback {fmt_ms(s['fallback_wall'])}: {'; '.join(s['fallbacks'])}"
+                inc = inc_text(s)
+                if s["fallback_keys"] and not s["n_incremental"]:
+                    inc += f" [{', '.join(f'{x:,}' for x in s['fallback_keys'])} keys]"
                 chk = "-" if not s["check"] else ("ok" if not any(s["check"]) else f"**{s['check']} rows differ**")
                 add(
                     f"| {lab} | {s['changed_rows']:,.0f} | {s['changes']:,.0f} | "
@@ -1365,6 +1507,21 @@ def report(env, p6res, p5res, p7res, logi):
                 f"{ab['added_us']:+.0f} µs | {fmt_ms(ab['p99_none'])} / {fmt_ms(ab['p99_cap'])} |"
             )
         add("")
+        add(
+            "Where the capture's cost comes from: the same A/B runs had three more tables, each with one statement trigger "
+            "of its own (`AFTER UPDATE ... FOR EACH STATEMENT`). Mean latency per transaction, and added against no "
+            "trigger in the same run (median of the repetitions):"
+        )
+        add("")
+        add("| mode | " + " | ".join(f"{c} client{'s' if c > 1 else ''}" for c in CLIENTS) + " |")
+        add("| --- |" + " --- |" * len(CLIENTS))
+        for m in P5_AB_MODES:
+            cells = []
+            for c in CLIENTS:
+                x = s.get((c, "ab_mode", m))
+                cells.append("-" if not x else f"{x['mean_us']:.0f} µs" + ("" if m == "none" else f" ({x['added_us']:+.0f} µs, {x['ratio']:.3f})"))
+            add(f"| {m}: {P5_MODE_TEXT[m]} | " + " | ".join(cells) + " |")
+        add("")
         lg = s["log"]
         dr = lg["drains"]
         add(
@@ -1393,15 +1550,24 @@ def report(env, p6res, p5res, p7res, logi):
             "overstates by at most one poll interval)."
         )
         add("")
-        add("| commits (rate) | commit (median) | visible p50 | p90 | p99 | max | never seen | watch runs (status) | fallbacks | commits / run | keys / run | run duration p50 / p99 | commit → run start p50 / p99 | view check |")
-        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | --- |")
+        add("| commits (rate) | commit (median) | visible p50 | p90 | p99 | max | never seen | watch runs (status) | fallbacks | commits / run | keys / run | run duration p50 / p99 | commit → run start p50 / p99 | commit → run finished p50 / p99 | view check |")
+        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | --- | --- |")
         add(
             f"| {r['commits']:,} ({r['rate']:.1f}/s) | {fmt_ms(r['commit_ms'])} | {fmt_ms(r['p50'])} | {fmt_ms(r['p90'])} | {fmt_ms(r['p99'])} | "
             f"{fmt_ms(r['max'])} | {r['never_visible']} | {r['runs']} ({', '.join(f'{k} {v}' for k, v in sorted(r['statuses'].items()))}) | "
             f"{', '.join(f'{k}: {v}' for k, v in r['fallbacks'].items()) or 'none'} | {r['commits_per_run']:.1f} | {r['keys_per_run']} | "
             f"{fmt_ms(r['run_p50_ms'])} / {fmt_ms(r['run_p99_ms'])} | {fmt_ms(r['start_p50'])} / {fmt_ms(r['start_p99'])} | "
+            f"{fmt_ms(r['finish_p50'])} / {fmt_ms(r['finish_p99'])} | "
             + ("-" if r["check"] is None else "ok" if not r["check"] else f"**{r['check']} rows differ**")
             + " |"
+        )
+        add("")
+        bh = r["by_hand"]
+        add(
+            f"The same incremental refresh of a one-row change by hand (before the watch, median of {bh['warm']['n']}): "
+            f"{fmt_ms(bh['warm']['duration_ms'])} (`duration_ms`; {fmt_ms(bh['warm']['wall_ms'])} with the commit) in a connection "
+            f"that has refreshed before, {fmt_ms(bh['new']['duration_ms'])} ({fmt_ms(bh['new']['wall_ms'])}) as the first refresh of "
+            "a new connection, as each watch run is: its job worker is a new process per run."
         )
         add("")
     if logi is None:
@@ -1465,10 +1631,14 @@ def plot(p6res, path):
                     pts = [(x, c["summary"]["incremental_wall"]) for x, c in zip(xs, rand) if c["summary"]["n_incremental"]]
                     if pts:
                         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", color=colors[st], label=f"incremental, {sz}")
-                    fb = [(x, c["summary"]["fallback_wall"]) for x, c in zip(xs, rand) if not c["summary"]["n_incremental"]]
+                    fb = [(x, c["summary"]["fallback_wall"]) for x, c in zip(xs, rand) if not c["summary"]["n_incremental"] and c["summary"]["n_fallback"]]
                     if fb:
                         ax.plot([p[0] for p in fb], [p[1] for p in fb], linestyle="none", marker="x", markersize=9, color=colors[st],
-                                label=f"incremental fell back to full, {sz}")
+                                label=f"incremental fell back to a full refresh, {sz}")
+                    to = [x for x, c in zip(xs, rand) if not c["summary"]["n_incremental"] and c["summary"]["n_timeout"]]
+                    if to:
+                        ax.plot(to, [INC_TIMEOUT_S * 1000.0] * len(to), linestyle="none", marker="^", markersize=9,
+                                markerfacecolor="none", color=colors[st], label=f"incremental timed out (> {INC_TIMEOUT_S} s), {sz}")
                     cl = [c for c in e["changes"] if c["pattern"] == "clustered" and c["summary"]["n_incremental"]]
                     if cl:
                         ax.plot([c["summary"]["changed_rows"] for c in cl], [c["summary"]["incremental_wall"] for c in cl],

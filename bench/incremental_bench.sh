@@ -7,7 +7,7 @@
 #                                   [--points 1,0.001,0.01,0.1] [--views groupby,join]
 #                                   [--p5-rows N] [--p5-secs N] [--p5-reps N] [--clients 1,4,8]
 #                                   [--p7-rows N] [--p7-secs N] [--p7-rate N]
-#                                   [--only p6,p5,p7] [--no-check] [--no-profile]
+#                                   [--only p6,p5,p7] [--inc-timeout S] [--no-check] [--no-profile]
 #                                   [--fsync on|off]
 #
 # Needs the extension installed (make install) with refresh_strategy 'incremental' (0.4),
@@ -52,6 +52,10 @@
 #   --p7-secs N       BENCH_P7_SECS    seconds of the paced writer (20)
 #   --p7-rate N       BENCH_P7_RATE    writer commits per second (100)
 #   --only LIST       BENCH_PARTS      parts to run: p6, p5, p7 (p6,p5,p7)
+#   --inc-timeout S   BENCH_INC_TIMEOUT  statement_timeout of each timed incremental refresh (60);
+#                                      one cancelled is reported as a timeout, and when every
+#                                      repetition of a change times out, larger changes of that
+#                                      view measure only the full strategies
 #   --no-check        BENCH_CHECK=0    skip comparing each view with its query (EXCEPT ALL)
 #   --no-profile      BENCH_PROFILE=0  skip the auto_explain profile of the incremental refresh
 #   --plot            BENCH_PLOT=1     bench/incremental_p6.png (bench/results/incremental_p6_quick.png
@@ -63,7 +67,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BENCH_COMMAND="bash bench/incremental_bench.sh${*:+ $*}"
-usage() { sed -n '2,57p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,65p' "$0" | sed 's/^# \{0,1\}//'; }
 
 quick_defaults() {
     BENCH_SIZES=100000 BENCH_P5_ROWS=100000 BENCH_P5_SECS=5 BENCH_P5_REPS=1
@@ -83,6 +87,7 @@ export BENCH_P7_SECS=${BENCH_P7_SECS:-20}
 export BENCH_P7_RATE=${BENCH_P7_RATE:-100}
 export BENCH_PARTS=${BENCH_PARTS:-p6,p5,p7}
 export BENCH_CHECK=${BENCH_CHECK:-1}
+export BENCH_INC_TIMEOUT=${BENCH_INC_TIMEOUT:-60}
 export BENCH_PROFILE=${BENCH_PROFILE:-1}
 export BENCH_PLOT=${BENCH_PLOT:-0}
 export BENCH_QUICK=${BENCH_QUICK:-0}
@@ -104,6 +109,7 @@ while [ $# -gt 0 ]; do
         --p7-secs) BENCH_P7_SECS=$2; shift 2 ;;
         --p7-rate) BENCH_P7_RATE=$2; shift 2 ;;
         --only) BENCH_PARTS=$2; shift 2 ;;
+        --inc-timeout) BENCH_INC_TIMEOUT=$2; shift 2 ;;
         --no-check) BENCH_CHECK=0; shift ;;
         --no-profile) BENCH_PROFILE=0; shift ;;
         --fsync) BENCH_FSYNC=$2; shift 2 ;;
@@ -114,8 +120,8 @@ while [ $# -gt 0 ]; do
 done
 export BENCH_SIZES BENCH_REPS BENCH_POINTS BENCH_VIEWS BENCH_P5_ROWS BENCH_P5_SECS BENCH_P5_REPS \
     BENCH_CLIENTS BENCH_P7_ROWS BENCH_P7_SECS BENCH_P7_RATE BENCH_PARTS BENCH_CHECK BENCH_PROFILE \
-    BENCH_PLOT BENCH_QUICK BENCH_TIMEOUT
-for v in BENCH_REPS BENCH_P5_ROWS BENCH_P5_SECS BENCH_P5_REPS BENCH_P7_ROWS BENCH_P7_SECS \
+    BENCH_PLOT BENCH_QUICK BENCH_TIMEOUT BENCH_INC_TIMEOUT
+for v in BENCH_REPS BENCH_INC_TIMEOUT BENCH_P5_ROWS BENCH_P5_SECS BENCH_P5_REPS BENCH_P7_ROWS BENCH_P7_SECS \
          BENCH_P7_RATE BENCH_TIMEOUT; do
     if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
         echo "incremental_bench: $v must be a positive integer (got '${!v}')" >&2

@@ -217,6 +217,68 @@ FROM matviews.create('inc_owned', 'SELECT id, name FROM inc_custs', refresh_stra
 RESET ROLE;
 SELECT count(*) AS created FROM pg_class WHERE relname = 'inc_owned';
 
+-- What a role that owns a type, a table or a view can do with the capture and the derivation.
+-- A cast to json on a type is never called: the capture writes each value's output text.
+CREATE TYPE inc_mood AS ENUM ('happy', 'sad');
+CREATE TABLE inc_cast_log (who text);
+CREATE FUNCTION inc_mood_json(inc_mood) RETURNS json LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO inc_cast_log VALUES (current_user); RETURN to_json($1::text); END$$;
+CREATE CAST (inc_mood AS json) WITH FUNCTION inc_mood_json(inc_mood);
+CREATE TABLE inc_typed (id int PRIMARY KEY, m inc_mood, a int[], f float8, t timestamptz);
+SELECT r->>'status' AS status FROM matviews.create('inc_typed_v',
+  'SELECT id, m, a, f, t FROM inc_typed', refresh_strategy => 'incremental', unique_index_columns => '{id}') r;
+SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_typed_v') r;
+INSERT INTO inc_typed VALUES (1, 'happy', '[0:1]={1,2}', 0.1 + 0.2, '2026-01-02 03:04:05.123456+02');
+SET extra_float_digits = -3;
+UPDATE inc_typed SET f = f * 3 WHERE id = 1;
+RESET extra_float_digits;
+SELECT count(*) AS casts_run FROM inc_cast_log;
+SELECT r->'response'->'incremental'->>'changes' AS changes FROM matviews.refresh('inc_typed_v') r;
+SELECT inc_diff('inc_typed_v') AS differences, (SELECT a FROM inc_typed_v) AS lower_bound_kept;
+-- A partition read directly: a write through its partitioned table is captured too.
+SELECT r->>'status' AS status FROM matviews.create('inc_one_part',
+  'SELECT id, v FROM inc_part_1', refresh_strategy => 'incremental', unique_index_columns => '{id}') r;
+SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_one_part') r;
+UPDATE inc_part SET v = -1 WHERE id = 2;
+INSERT INTO inc_part VALUES (0, 0, 99);
+SELECT r->>'status' AS status, r->'error'->>'message' AS error, r->'response'->>'fallback' AS fallback,
+       r->'response'->'incremental'->>'changes' AS changes
+FROM matviews.refresh('inc_one_part') r;
+SELECT inc_diff('inc_one_part') AS differences;
+-- Rights the derivation would bypass: refused with a reason each.
+CREATE ROLE inc_viewer;
+GRANT CREATE ON SCHEMA public TO inc_viewer;
+CREATE TABLE inc_secret (id int PRIMARY KEY, tenant text, secret text);
+GRANT SELECT (id, tenant), TRIGGER ON inc_secret TO inc_viewer;
+CREATE TABLE inc_rls (id int PRIMARY KEY, tenant text);
+ALTER TABLE inc_rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY inc_rls_own ON inc_rls USING (tenant = current_user);
+GRANT SELECT, TRIGGER ON inc_rls TO inc_viewer;
+CREATE VIEW inc_barrier WITH (security_barrier) AS SELECT id, tenant FROM inc_rls WHERE tenant = 'x';
+CREATE VIEW inc_someone_elses AS SELECT id, tenant FROM inc_rls;
+GRANT SELECT ON inc_barrier, inc_someone_elses TO inc_viewer;
+SET ROLE inc_viewer;
+SELECT q AS query, matviews.explain(sql => q)->'strategies'->'incremental'->'reasons' AS reasons
+FROM unnest(ARRAY['SELECT id, tenant FROM inc_secret', 'SELECT id, tenant FROM inc_rls',
+                  'SELECT id, tenant FROM inc_barrier', 'SELECT id, tenant FROM inc_someone_elses']) q;
+RESET ROLE;
+-- A trigger of matviews' name that would not capture is an error, never a silent gap; a
+-- disabled one too; so is a trigger of another name calling the capture function.
+ALTER TABLE inc_typed DISABLE TRIGGER matviews_capture_upd;
+SELECT r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message, r->'error'->>'hint' AS hint
+FROM matviews.refresh('inc_typed_v') r;
+ALTER TABLE inc_typed ENABLE TRIGGER matviews_capture_upd;
+CREATE TRIGGER inc_forge AFTER INSERT ON inc_row REFERENCING NEW TABLE AS mv_new
+  FOR EACH STATEMENT EXECUTE FUNCTION matviews._capture();
+DROP TRIGGER inc_row_trg ON inc_row;
+INSERT INTO inc_row VALUES (2);
+DROP TRIGGER inc_forge ON inc_row;
+-- An incremental refresh reads the changes in one snapshot of its own: not in REPEATABLE READ.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message
+FROM matviews.refresh('inc_typed_v') r;
+COMMIT;
+
 -- The strategy changed away from incremental: the definition forgets its capture; delete too.
 SELECT r->>'status' AS status FROM matviews.alter('inc_distinct', refresh_strategy => 'concurrent') r;
 SELECT inc_snapshot IS NULL AS no_snapshot, inc_relids IS NULL AS no_tables
@@ -225,13 +287,17 @@ SELECT r->>'status' AS status FROM matviews.alter('inc_distinct', refresh_strate
 SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_distinct') r;
 
 SELECT matviews.delete(name)->>'status' AS status
-FROM unnest('{inc_by_region,inc_nokey,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name;
+FROM unnest('{inc_typed_v,inc_one_part,inc_by_region,inc_nokey,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name;
 DROP MATERIALIZED VIEW inc_other, inc_plain;
-DROP TABLE inc_row, inc_orders, inc_custs, inc_emp, inc_part CASCADE;
+DROP VIEW inc_barrier, inc_someone_elses;
+DROP TABLE inc_row, inc_orders, inc_custs, inc_emp, inc_part, inc_typed, inc_cast_log, inc_secret, inc_rls CASCADE;
+DROP CAST (inc_mood AS json);
+DROP FUNCTION inc_mood_json(inc_mood);
+DROP TYPE inc_mood;
 DROP FOREIGN TABLE inc_foreign;
 DROP SERVER inc_server;
 DROP FOREIGN DATA WRAPPER inc_fdw;
 DROP FUNCTION inc_rows(), inc_diff(regclass);
-DROP OWNED BY inc_writer, inc_owner;
-DROP ROLE inc_writer, inc_owner;
+DROP OWNED BY inc_writer, inc_owner, inc_viewer;
+DROP ROLE inc_writer, inc_owner, inc_viewer;
 RESET matviews.incremental_max_fraction;

@@ -379,14 +379,6 @@ KeptRows Spi::exec_kept(std::string_view sql, const std::vector<Param>& params) 
     return keep;
 }
 
-void Spi::register_trigger_data(void* trigger_data) {
-    int rc =
-        call([&] { return SPI_register_trigger_data(static_cast<TriggerData*>(trigger_data)); });
-    if (rc < 0)
-        throw Error(sqlstate::internal_error,
-                    fmt::format("matviews: SPI error {}", SPI_result_code_string(rc)));
-}
-
 Result Spi::exec(std::string_view sql, const std::vector<Param>& params) {
     return run(sql, params, std::string(kPinnedSearchPath));
 }

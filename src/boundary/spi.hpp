@@ -148,8 +148,6 @@ class Spi {
     Value scalar(std::string_view sql, const std::vector<Param>& params = {});
     // Runs one statement (pinned search_path) and keeps its rows as tuples.
     KeptRows exec_kept(std::string_view sql, const std::vector<Param>& params = {});
-    // Makes a trigger's transition tables readable by name in the statements that follow.
-    void register_trigger_data(void* trigger_data);
 
   private:
     Result run(std::string_view sql, const std::vector<Param>& params,

@@ -4,6 +4,8 @@
 #include "catalog/store.hpp"
 #include "catalog/store_internal.hpp"
 
+#include "boundary/rowlog.hpp"
+
 extern "C" {
 #include "commands/trigger.h"
 #include "utils/rel.h"
@@ -19,50 +21,125 @@ void Store::capture_statement(void* trigger_data) {
                 : TRIGGER_FIRED_BY_INSERT(ev) ? 'i'
                 : TRIGGER_FIRED_BY_UPDATE(ev) ? 'u'
                                               : 'd';
-    pg::Param old_rows = pg::Param::null(JSONBOID), new_rows = pg::Param::null(JSONBOID);
-    std::optional<pg::KeptRows> rows;
+    // Only matviews' own triggers log: one of its names, with the transition tables its event
+    // has (a trigger someone else defined cannot make it log rows of its choosing).
+    static const char* const kNames[] = {"matviews_capture_ins", "matviews_capture_upd",
+                                         "matviews_capture_del", "matviews_capture_trunc"};
+    const char* expected = kNames[kind == 'i' ? 0 : kind == 'u' ? 1 : kind == 'd' ? 2 : 3];
+    bool wants_old = kind == 'u' || kind == 'd', wants_new = kind == 'u' || kind == 'i';
+    if (strcmp(td->tg_trigger->tgname, expected) != 0 ||
+        (td->tg_oldtable != nullptr) != wants_old || (td->tg_newtable != nullptr) != wants_new)
+        throw Error(sqlstate::object_not_in_prerequisite_state,
+                    fmt::format("trigger {} is not one of matviews' capture triggers",
+                                pg::quote_ident(td->tg_trigger->tgname)))
+            .hint(
+                "Only the triggers an incremental view puts on its tables may call "
+                "matviews._capture().");
+    std::vector<pg::Param> olds, news;
     if (kind != 't') {
-        // As the writer, with the settings that make every value's text exact and readable
-        // back whatever the reader's settings.
+        // As the writer, with the settings that make every value's text exact and readable back
+        // whatever the reader's settings.
+        constexpr int kRowsPerLogRow = 10000;
         pg::GucScope guc;
         guc.set("extra_float_digits", "1");
         guc.set("IntervalStyle", "postgres");
         guc.set("DateStyle", "ISO, YMD");
         guc.set("bytea_output", "hex");
-        spi_.register_trigger_data(td);
-        const char* agg_old = "(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(o)) FROM mv_old o)";
-        const char* agg_new = "(SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(n)) FROM mv_new n)";
-        rows.emplace(spi_.exec_kept(fmt::format("SELECT {}, {}",
-                                                kind == 'i' ? "NULL::pg_catalog.jsonb" : agg_old,
-                                                kind == 'd' ? "NULL::pg_catalog.jsonb" : agg_new)));
-        old_rows = rows->param(0, 0);
-        new_rows = rows->param(0, 1);
-        if (old_rows.is_null && new_rows.is_null) return;  // the statement changed no row
+        guc.set("lc_monetary", "C");
+        olds = pg::transition_rows(td, true, kRowsPerLogRow);
+        news = pg::transition_rows(td, false, kRowsPerLogRow);
+        if (olds.empty() && news.empty()) return;  // the statement changed no row
     }
     AsExtensionOwner as;
-    spi_.exec(
-        "INSERT INTO matviews.changes (relid, kind, old_rows, new_rows) "
-        "VALUES ($1, $2::pg_catalog.\"char\", $3, $4)",
-        {pg::Param::oid(relid), pg::Param::text(std::string(1, kind)), old_rows, new_rows});
+    size_t n = std::max<size_t>(1, std::max(olds.size(), news.size()));
+    for (size_t i = 0; i < n; i++)
+        spi_.exec(
+            "INSERT INTO matviews.changes (relid, kind, old_rows, new_rows) "
+            "VALUES ($1, $2::pg_catalog.\"char\", $3, $4)",
+            {pg::Param::oid(relid), pg::Param::text(std::string(1, kind)),
+             i < olds.size() ? olds[i] : pg::Param::null(JSONBOID),
+             i < news.size() ? news[i] : pg::Param::null(JSONBOID)});
+}
+
+void Store::require_trigger_privilege(const std::vector<Oid>& tables, Oid owner,
+                                      const std::string& owner_name) {
+    AsExtensionOwner as;
+    auto r = spi_.exec(R"SQL(
+        SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+        FROM pg_catalog.unnest($1::pg_catalog.oid[]) t(relid)
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        WHERE NOT pg_catalog.has_table_privilege($2, t.relid, 'TRIGGER')
+        ORDER BY 1 LIMIT 1
+    )SQL",
+                       {pg::Param::oid_array(tables), pg::Param::oid(owner)});
+    if (r.empty()) return;
+    std::string table = r.first()[0].as_string();
+    throw Error(sqlstate::insufficient_privilege,
+                fmt::format("permission denied to capture changes of table {}", table))
+        .detail(fmt::format("matviews puts statement triggers on every table the view reads, as "
+                            "the view's owner, role \"{}\".",
+                            owner_name))
+        .hint(fmt::format("GRANT TRIGGER ON {} TO {}; (by the table's owner)", table,
+                          pg::quote_ident(owner_name)));
 }
 
 std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables) {
+    // Each table's four triggers must be exactly matviews' own: AFTER ... FOR EACH STATEMENT of
+    // one event, with its transition tables, no WHEN condition or column list, enabled (origin or
+    // always). A missing one is put back (and the refresh is a full one); one of that name that
+    // is not like this would silently capture nothing, so it is an error.
     AsExtensionOwner as;
     auto r = spi_.exec(R"SQL(
-        SELECT t.relid FROM pg_catalog.unnest($1::pg_catalog.oid[]) t(relid)
-        WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g
-               WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
-                 AND g.tgfoid OPERATOR(pg_catalog.=) 'matviews._capture()'::pg_catalog.regprocedure
-                 AND g.tgname OPERATOR(pg_catalog.=) ANY ('{matviews_capture_ins,matviews_capture_upd,matviews_capture_del,matviews_capture_trunc}'::pg_catalog.name[])
-                 AND g.tgenabled OPERATOR(pg_catalog.<>) 'D') OPERATOR(pg_catalog.<) 4
+        WITH want(name, type, oldt, newt) AS (VALUES
+            ('matviews_capture_ins'::pg_catalog.name, 4, NULL::pg_catalog.name, 'mv_new'::pg_catalog.name),
+            ('matviews_capture_upd', 16, 'mv_old', 'mv_new'),
+            ('matviews_capture_del', 8, 'mv_old', NULL),
+            ('matviews_capture_trunc', 32, NULL, NULL))
+        SELECT t.relid, g.oid IS NULL, w.name::pg_catalog.text,
+               pg_catalog.format('%I.%I', n.nspname, c.relname), g.tgenabled::pg_catalog.text
+        FROM pg_catalog.unnest($1::pg_catalog.oid[]) t(relid)
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+        CROSS JOIN want w
+        LEFT JOIN pg_catalog.pg_trigger g
+               ON g.tgrelid OPERATOR(pg_catalog.=) t.relid AND g.tgname OPERATOR(pg_catalog.=) w.name
+        WHERE g.oid IS NULL
+           OR g.tgfoid OPERATOR(pg_catalog.<>) 'matviews._capture()'::pg_catalog.regprocedure
+           OR g.tgtype OPERATOR(pg_catalog.<>) w.type OR g.tgqual IS NOT NULL
+           OR g.tgenabled OPERATOR(pg_catalog.<>) ALL ('{O,A}'::pg_catalog."char"[])
+           OR g.tgoldtable IS DISTINCT FROM w.oldt OR g.tgnewtable IS DISTINCT FROM w.newt
+           OR COALESCE(pg_catalog.array_length(g.tgattr::pg_catalog.int2[], 1), 0) OPERATOR(pg_catalog.>) 0
+        ORDER BY 1, 3
     )SQL",
                        {pg::Param::oid_array(tables)});
     std::vector<Oid> out;
-    for (const auto& row : r.rows) out.push_back(static_cast<Oid>(row[0].as_int()));
+    for (const auto& row : r.rows) {
+        if (!row[1].as_bool()) {
+            bool disabled = row[4].as_string() == "D" || row[4].as_string() == "R";
+            throw Error(sqlstate::object_not_in_prerequisite_state,
+                        fmt::format("the trigger {} on {} does not capture changes for matviews",
+                                    row[2].as_string(), row[3].as_string()))
+                .detail(disabled ? "It is disabled (or fires only as a replica), so changes to "
+                                   "the table would be missed."
+                                 : "It is not the AFTER ... FOR EACH STATEMENT trigger with "
+                                   "transition tables matviews creates under that name.")
+                .hint(disabled ? fmt::format("ALTER TABLE {} ENABLE TRIGGER {};",
+                                             row[3].as_string(), row[2].as_string())
+                               : fmt::format("DROP TRIGGER {} ON {}; matviews then creates its "
+                                             "own at the next refresh.",
+                                             row[2].as_string(), row[3].as_string()));
+        }
+        Oid relid = static_cast<Oid>(row[0].as_int());
+        if (std::find(out.begin(), out.end(), relid) == out.end()) out.push_back(relid);
+    }
     return out;
 }
 
-std::string Store::capture_shape(Oid view, const std::vector<Oid>& tables) {
+std::string Store::capture_shape(Oid view, const std::vector<Oid>& tables, uint64_t query) {
+    // Every column's number, name, type and catalog row version (xmin: any ALTER of it, even
+    // undone, makes a new one) and every capture trigger's OID and row version (dropped and
+    // re-created, disabled and enabled again), with the view and the rewritten query.
     AsExtensionOwner as;
     return spi_
         .scalar(R"SQL(
@@ -72,20 +149,31 @@ std::string Store::capture_shape(Oid view, const std::vector<Oid>& tables) {
             'database', (SELECT d.oid FROM pg_catalog.pg_database d
                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()),
             'view', $1,
+            'query', $3,
             'tables', (SELECT pg_catalog.jsonb_object_agg(a.attrelid::pg_catalog.text, a.cols)
                        FROM (SELECT t.relid AS attrelid,
                                     (SELECT pg_catalog.string_agg(
                                          pg_catalog.concat_ws(':', a.attnum, a.attname,
-                                                              a.atttypid, a.atttypmod),
+                                                              a.atttypid, a.atttypmod, a.xmin),
                                          ',' ORDER BY a.attnum)
                                      FROM pg_catalog.pg_attribute a
                                      WHERE a.attrelid OPERATOR(pg_catalog.=) t.relid
                                        AND a.attnum OPERATOR(pg_catalog.>) 0
-                                       AND NOT a.attisdropped) AS cols
+                                       AND NOT a.attisdropped)
+                                    OPERATOR(pg_catalog.||) ';' OPERATOR(pg_catalog.||)
+                                    COALESCE((SELECT pg_catalog.string_agg(
+                                         pg_catalog.concat_ws(':', g.oid, g.xmin), ','
+                                         ORDER BY g.tgname)
+                                     FROM pg_catalog.pg_trigger g
+                                     WHERE g.tgrelid OPERATOR(pg_catalog.=) t.relid
+                                       AND g.tgfoid OPERATOR(pg_catalog.=)
+                                           'matviews._capture()'::pg_catalog.regprocedure), '')
+                                    AS cols
                              FROM pg_catalog.unnest($2::pg_catalog.oid[]) t(relid)) a)
         )::pg_catalog.text
     )SQL",
-                {pg::Param::oid(view), pg::Param::oid_array(tables)})
+                {pg::Param::oid(view), pg::Param::oid_array(tables),
+                 pg::Param::text(std::to_string(query))})
         .as_string();
 }
 
@@ -157,7 +245,8 @@ void Store::save_incremental_state(int64_t id, const std::string& snapshot,
         {pg::Param::int8(id), pg::Param::text(snapshot), pg::Param::text(shape),
          pg::Param::oid_array(tables)});
     // Log rows every incremental view reading their table has taken in (committed before its
-    // snapshot); a view whose first refresh is still to come needs none.
+    // snapshot). A view whose first refresh has no snapshot yet keeps them all: that refresh may
+    // be running, and will record a snapshot older than this one.
     spi_.exec(R"SQL(
         DELETE FROM matviews.changes c
         WHERE c.relid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])
@@ -166,9 +255,9 @@ void Store::save_incremental_state(int64_t id, const std::string& snapshot,
               SELECT 1 FROM matviews.definitions d
               WHERE d.id OPERATOR(pg_catalog.<>) $1
                 AND d.refresh_strategy OPERATOR(pg_catalog.=) 'incremental'
-                AND d.inc_snapshot IS NOT NULL
                 AND c.relid OPERATOR(pg_catalog.=) ANY (d.inc_relids)
-                AND NOT pg_catalog.pg_visible_in_snapshot(c.xid, d.inc_snapshot))
+                AND (d.inc_snapshot IS NULL
+                     OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, d.inc_snapshot)))
     )SQL",
               {pg::Param::int8(id), pg::Param::oid_array(tables), pg::Param::text(snapshot)});
 }

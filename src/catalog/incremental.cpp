@@ -17,8 +17,11 @@ extern "C" {
 #include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
+#include "utils/acl.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/ruleutils.h"
+#include "common/hashfn.h"
 #include "utils/typcache.h"
 }
 
@@ -196,6 +199,7 @@ struct Analyzer {
     IncAnalysis* out;
     Checker check;
     std::vector<Query*> branches;
+    Oid owner = InvalidOid;  // the role the derivation runs as
 
     size_t source_of(Oid relid, bool inh) {
         for (size_t i = 0; i < out->sources.size(); i++)
@@ -254,6 +258,16 @@ struct Analyzer {
                 check.add(fmt::format("{} {}", relkind_name(kind), name));
                 return;
         }
+        // The derivation reads a changed table's rows from the log, as the view's owner, with
+        // every column: the owner must be able to read them all, and see them all.
+        if (OidIsValid(rte->checkAsUser) && rte->checkAsUser != owner)
+            check.add(fmt::format("{} read through a view owned by another role", name));
+        if (pg::call([&] { return pg_class_aclcheck(rte->relid, owner, ACL_SELECT); }) !=
+            ACLCHECK_OK)
+            check.add(fmt::format("its owner lacks SELECT on all columns of {}", name));
+        if (pg::call([&] { return check_enable_rls(rte->relid, owner, true); }) == RLS_ENABLED ||
+            rte->securityQuals != NIL)
+            check.add(fmt::format("row-level security on {}", name));
         size_t s = source_of(rte->relid, rte->inh);
         out->sources[s].occurrences++;
         out->occurrences.push_back({branch, (*ordinal)++, s});
@@ -293,6 +307,8 @@ struct Analyzer {
                 relation(rte, branch, ordinal);
                 break;
             case RTE_SUBQUERY:
+                if (rte->security_barrier)
+                    check.add(fmt::format("security_barrier view {}", rte->eref->aliasname));
                 nested(rte->subquery, rte->eref->aliasname, branch, ordinal);
                 break;
             case RTE_FUNCTION:
@@ -588,9 +604,31 @@ void describe_sources(IncAnalysis& a, Analyzer& an) {
     }
 }
 
-IncAnalysis analyze(pg::Spi& spi, Query* q, Oid relid) {
+void add_ancestors(pg::Spi& spi, IncAnalysis& a) {
+    // A write through a partitioned or inheritance parent fires the parent's statement
+    // triggers only: a view that reads a partition or child captures its ancestors too (their
+    // rows are the children's, a superset of this one's).
+    for (auto& s : a.sources) {
+        auto r = spi.exec(R"SQL(
+            WITH RECURSIVE up(oid) AS (
+                SELECT $1::pg_catalog.oid
+              UNION
+                SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.oid)
+            SELECT oid FROM up WHERE oid OPERATOR(pg_catalog.<>) $1
+        )SQL",
+                          {pg::Param::oid(s.relid)});
+        for (const auto& row : r.rows) {
+            Oid parent = static_cast<Oid>(row[0].as_int());
+            if (std::find(s.capture.begin(), s.capture.end(), parent) == s.capture.end())
+                s.capture.push_back(parent);
+        }
+    }
+}
+
+IncAnalysis analyze(pg::Spi& spi, Query* q, Oid relid, Oid owner) {
     IncAnalysis a;
-    Analyzer an{&a, Checker{&a.reasons}, {}};
+    Analyzer an{&a, Checker{&a.reasons}, {}, owner};
     if (q == nullptr) {
         a.reasons.push_back("the view's query could not be read as one SELECT");
         return a;
@@ -598,6 +636,14 @@ IncAnalysis analyze(pg::Spi& spi, Query* q, Oid relid) {
     a.query = q;
     if (q->commandType != CMD_SELECT) an.check.add("not a SELECT");
     an.view_query(q);
+    add_ancestors(spi, a);
+    // What the view means, as PostgreSQL rewrote it (plain views expanded): a replaced view
+    // under it changes this, and then the log cannot be trusted.
+    a.fingerprint = pg::call([&] {
+        char* text = nodeToString(q);
+        return hash_bytes_extended(reinterpret_cast<const unsigned char*>(text),
+                                   static_cast<int>(strlen(text)), 0);
+    });
     if (relid != InvalidOid) {
         key_of_view(spi, a, relid);
         if (a.key.empty())
@@ -794,7 +840,13 @@ std::string predicate(const IncAnalysis& a, const char* alias) {
 
 IncAnalysis analyze_incremental(pg::Spi& spi, Oid relid) {
     Query* q = rule_query(relid);
-    return analyze(spi, q, relid);
+    Oid owner = pg::call([&] {
+        Relation rel = table_open(relid, NoLock);
+        Oid o = rel->rd_rel->relowner;
+        table_close(rel, NoLock);
+        return o;
+    });
+    return analyze(spi, q, relid, owner);
 }
 
 IncAnalysis analyze_incremental_sql(pg::Spi& spi, const std::string& sql) {
@@ -805,7 +857,7 @@ IncAnalysis analyze_incremental_sql(pg::Spi& spi, const std::string& sql) {
         List* rewritten = QueryRewrite(parsed);
         return list_length(rewritten) == 1 ? linitial_node(Query, rewritten) : nullptr;
     });
-    return analyze(spi, q, InvalidOid);
+    return analyze(spi, q, InvalidOid, GetUserId());
 }
 
 std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& changed) {

@@ -5,6 +5,7 @@
 // makes the log untrustworthy ends in a full refresh instead, never in a wrong view.
 #include "ops/incremental.hpp"
 
+#include "boundary/args.hpp"
 #include "boundary/delta.hpp"
 #include "catalog/query_check.hpp"
 #include "boundary/scopes.hpp"
@@ -93,9 +94,18 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
                 "they are captured only for views whose strategy is incremental.")
             .hint(fmt::format("Run matviews.alter({}, refresh_strategy => 'incremental') first.",
                               pg::quote_literal(rel.quoted)));
+    // Its snapshot must be the one the changes are read in: a transaction's own older snapshot
+    // (REPEATABLE READ) would make the full refresh of a fallback miss what was read.
+    if (pg::transaction_isolation() != "read committed")
+        throw Error("25001", "an incremental refresh needs a READ COMMITTED transaction")
+            .detail(fmt::format("This transaction is {}.", pg::transaction_isolation()))
+            .hint("Refresh outside that transaction, or in READ COMMITTED.");
     catalog::IncAnalysis a = require_incremental(ctx, rel, def);
     pg::lock_relation_for_refresh(rel.oid);
     CaptureTables c = capture_tables(a);
+    // The owner's right to put triggers on the tables counts at every refresh, not only when
+    // they were put there (another view's may be there already).
+    ctx.store.require_trigger_privilege(c.tables, rel.owner, rel.owner_name);
 
     std::string fallback;
     std::vector<Oid> missing = ctx.store.tables_missing_capture(c.tables);
@@ -103,9 +113,9 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
         ctx.store.install_capture_triggers(missing, rel.owner, rel.owner_name);
         fallback =
             "capture was missing on a base table (a new partition or child, or a dropped "
-            "or disabled trigger)";
+            "trigger)";
     }
-    std::string shape = ctx.store.capture_shape(rel.oid, c.tables);
+    std::string shape = ctx.store.capture_shape(rel.oid, c.tables, a.fingerprint);
     Json inc = Json::object();
     std::string snapshot;
     {
