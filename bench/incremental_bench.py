@@ -1285,7 +1285,7 @@ def report(env, p6res, p5res, p7res, logi):
         f"{env['load_end']} · wall time {env['elapsed_s'] / 60:.1f} min"
     )
     add("")
-    add(f"Command: `{env['command']}`")
+    add(f"Command: `{env['command']}` · matviews {env.get('extension')} · library {env.get('library')}")
     add("")
     big = max(SIZES)
     small = min(SIZES)
@@ -1663,6 +1663,20 @@ def plot(p6res, path):
 # ----------------------------------------------------------------------------------------------
 
 
+def library_state():
+    # The installed matviews.so: its md5 and modification time.
+    path = os.environ.get("BENCH_SO", "")
+    try:
+        import hashlib
+
+        with open(path, "rb") as f:
+            md5 = hashlib.md5(f.read()).hexdigest()
+        mtime = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return md5, mtime
+    except OSError:
+        return None, None
+
+
 def on_alarm(signum, frame):
     raise TimeoutError(f"the benchmark ran longer than BENCH_TIMEOUT={TIMEOUT_S} s")
 
@@ -1696,6 +1710,13 @@ def main():
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     logi = server_log(cur)
+    md5, mtime = library_state()
+    env["library"] = f"{os.environ.get('BENCH_SO', '?')} md5 {md5} (modified {mtime})"
+    if os.environ.get("BENCH_SO_MD5") and md5 != os.environ.get("BENCH_SO_MD5"):
+        note(
+            f"matviews.so changed during the run (md5 {os.environ.get('BENCH_SO_MD5')} at the start, {md5} at the end, "
+            f"modified {mtime}): a reinstall in the middle; the numbers after it may come from another build"
+        )
     env["elapsed_s"] = time.monotonic() - started
     env["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
     text = report(env, p6res, p5res, p7res, logi)

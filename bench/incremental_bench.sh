@@ -209,6 +209,9 @@ export BENCH_COMMAND
 export BENCH_GIT_REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export BENCH_GIT_DIRTY=$(git status --porcelain --untracked-files=no -- src extension 2>/dev/null | wc -l)
 export BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+# The installed library: the report names it, and says so if it changed during the run.
+export BENCH_SO=$("$PG_CONFIG" --pkglibdir)/matviews.so
+export BENCH_SO_MD5=$(md5sum "$BENCH_SO" | cut -d' ' -f1)
 
 mkdir -p bench/results
 export PYTHONDONTWRITEBYTECODE=1

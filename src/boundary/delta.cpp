@@ -123,9 +123,11 @@ DeltaCounts apply_view_delta(Oid view, const KeptRows& current, const KeptRows& 
     const KeptRows* f = &fresh;
     call([&] {
         Relation rel = table_open(view, NoLock);
-        for (auto& tid : tids)
+        for (auto& tid : tids) {
+            CHECK_FOR_INTERRUPTS();
             simple_table_tuple_delete(rel, &tid,
                                       ActiveSnapshotSet() ? GetActiveSnapshot() : nullptr);
+        }
         CommandCounterIncrement();
         if (!inserts.empty()) {
             EState* estate = CreateExecutorState();
@@ -135,6 +137,7 @@ DeltaCounts apply_view_delta(Oid view, const KeptRows& current, const KeptRows& 
             estate->es_output_cid = GetCurrentCommandId(true);
             TupleTableSlot* slot = table_slot_create(rel, &estate->es_tupleTable);
             for (size_t i : inserts) {
+                CHECK_FOR_INTERRUPTS();
                 ExecClearTuple(slot);
                 heap_deform_tuple(f->tuple(i), fd, slot->tts_values, slot->tts_isnull);
                 ExecStoreVirtualTuple(slot);

@@ -216,6 +216,23 @@ pg::KeptRows Store::read_changes(const std::vector<Oid>& tables,
                            pg::Param::opt_text(since)});
 }
 
+int64_t Store::pending_change_bytes(const std::vector<Oid>& tables,
+                                    const std::optional<std::string>& since) {
+    AsExtensionOwner as;
+    return spi_
+        .scalar(R"SQL(
+        SELECT COALESCE(pg_catalog.sum(COALESCE(pg_catalog.pg_column_size(c.old_rows), 0)
+                                       OPERATOR(pg_catalog.+)
+                                       COALESCE(pg_catalog.pg_column_size(c.new_rows), 0)), 0)::pg_catalog.int8
+        FROM matviews.changes c
+        WHERE c.relid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+          AND ($2::pg_catalog.pg_snapshot IS NULL
+               OR NOT pg_catalog.pg_visible_in_snapshot(c.xid, $2::pg_catalog.pg_snapshot))
+    )SQL",
+                {pg::Param::oid_array(tables), pg::Param::opt_text(since)})
+        .as_int();
+}
+
 std::string Store::current_snapshot() {
     // This transaction's own changes count as not yet taken in: it may write more before it
     // commits, and those log rows carry the same xid.

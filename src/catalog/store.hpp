@@ -324,6 +324,9 @@ class Store {
     // the number of rows.
     pg::KeptRows read_changes(const std::vector<Oid>& tables, const std::vector<int32_t>& source_of,
                               const std::optional<std::string>& since);
+    // The stored size of the log rows read_changes would read.
+    int64_t pending_change_bytes(const std::vector<Oid>& tables,
+                                 const std::optional<std::string>& since);
     // pg_current_snapshot() as text, in the statement's snapshot.
     std::string current_snapshot();
     // Records the snapshot the view now reflects and its capture's shape, and deletes the log

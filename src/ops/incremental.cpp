@@ -9,6 +9,7 @@
 #include "boundary/delta.hpp"
 #include "catalog/query_check.hpp"
 #include "boundary/scopes.hpp"
+#include "boundary/subxact.hpp"
 #include "module.hpp"
 
 namespace mv::ops {
@@ -130,68 +131,86 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
             else if (!rel.populated)
                 fallback = "the view is not populated";
         }
+        std::optional<pg::KeptRows> changes, derived;
         if (fallback.empty()) {
-            pg::KeptRows changes = ctx.store.read_changes(c.log_relids, c.source_of, since);
-            std::vector<bool> changed(a.sources.size(), false);
-            std::vector<pg::Param> rows(2 * a.sources.size(), pg::Param::null(JSONBOID));
-            int64_t nchanges = 0;
-            for (size_t r = 0; r < changes.size(); r++) {
-                auto s = static_cast<size_t>(changes.as_int(r, 0));
-                if (changes.as_bool(r, 3))
+            // One jsonb array per source: past a size the log is not worth reading (and past
+            // 256 MB it cannot be), and a full refresh is cheaper.
+            constexpr int64_t kMaxChangeBytes = 64LL << 20;
+            int64_t bytes = ctx.store.pending_change_bytes(c.log_relids, since);
+            if (bytes > kMaxChangeBytes)
+                fallback = fmt::format("the captured changes are too large ({} MB)", bytes >> 20);
+        }
+        std::vector<bool> changed(a.sources.size(), false);
+        std::vector<pg::Param> rows(2 * a.sources.size(), pg::Param::null(JSONBOID));
+        int64_t nchanges = 0;
+        if (fallback.empty()) {
+            changes.emplace(ctx.store.read_changes(c.log_relids, c.source_of, since));
+            for (size_t r = 0; r < changes->size(); r++) {
+                auto s = static_cast<size_t>(changes->as_int(r, 0));
+                if (changes->as_bool(r, 3))
                     fallback = fmt::format("TRUNCATE on {}", a.sources[s].quoted);
-                nchanges += changes.as_int(r, 4);
-                if (changes.is_null(r, 1)) continue;
+                nchanges += changes->as_int(r, 4);
+                if (changes->is_null(r, 1)) continue;
                 changed[s] = true;
-                rows[2 * s] = changes.param(r, 1);
-                rows[2 * s + 1] = changes.param(r, 2);
+                rows[2 * s] = changes->param(r, 1);
+                rows[2 * s + 1] = changes->param(r, 2);
             }
             inc.set("changes", static_cast<long long>(nchanges));
-            if (fallback.empty() && nchanges == 0) {
-                inc.set("keys", 0);
-                inc.set("deleted", 0);
-                inc.set("inserted", 0);
-                inc.set("updated", 0);
-            } else if (fallback.empty()) {
-                pg::KeptRows keys =
-                    ctx.store.owner_rows(catalog::derive_keys_sql(a, changed), rows, rel.owner);
-                int64_t nkeys = keys.as_int(0, 0);
-                double estimate = static_cast<double>(catalog::estimated_rows(rel.oid).value_or(0));
-                // 1 (or more) turns the size fallback off: new keys can outnumber old rows.
-                double limit = settings.incremental_max_fraction * std::max(estimate, 1.0);
-                if (settings.incremental_max_fraction < 1.0 && static_cast<double>(nkeys) > limit) {
-                    fallback = fmt::format(
-                        "the changes affect {} keys, more than matviews.incremental_max_fraction "
-                        "({}) of the view's {} estimated rows",
-                        nkeys, settings.incremental_max_fraction, static_cast<int64_t>(estimate));
-                } else {
-                    std::vector<pg::Param> params;
-                    std::vector<int> attnos;
-                    for (size_t j = 0; j < a.key.size(); j++) {
-                        params.push_back(keys.param(0, static_cast<int>(1 + 2 * j)));
-                        params.push_back(keys.param(0, static_cast<int>(2 + 2 * j)));
-                        // An empty set of keys: the array is null; ANY(null) matches nothing.
-                        if (params[params.size() - 2].is_null)
-                            params[params.size() - 2] = pg::Param::null(a.key[j].array_type);
-                        else
-                            params[params.size() - 2].type = a.key[j].array_type;
-                        attnos.push_back(a.key[j].attno);
-                    }
-                    std::string view_query = catalog::stored_query(ctx.spi, rel.oid);
-                    pg::KeptRows fresh = ctx.store.owner_rows(catalog::recompute_sql(a, view_query),
-                                                              params, rel.owner);
-                    pg::KeptRows current = ctx.store.owner_rows(
-                        catalog::current_rows_sql(a, rel.quoted), params, rel.owner);
-                    pg::DeltaCounts counts;
-                    {
-                        pg::RoleScope as_owner(rel.owner, true);
-                        counts = pg::apply_view_delta(rel.oid, current, fresh, attnos);
-                    }
-                    inc.set("keys", static_cast<long long>(nkeys));
-                    inc.set("deleted", static_cast<long long>(counts.deleted));
-                    inc.set("inserted", static_cast<long long>(counts.inserted));
-                    inc.set("updated", static_cast<long long>(counts.updated));
-                }
+        }
+        const bool work = fallback.empty() && nchanges > 0;
+        if (work) {
+            // A logged row that no longer reads as the table's row (a column's type changed and
+            // back) cannot be trusted: a full refresh, not a failed one.
+            auto unreadable = pg::in_subtransaction([&] {
+                pg::GucScope guc;
+                guc.set("lc_monetary", "C");  // as the capture wrote money
+                derived.emplace(
+                    ctx.store.owner_rows(catalog::derive_keys_sql(a, changed), rows, rel.owner));
+            });
+            if (unreadable) {
+                if (pg::is_cancel(*unreadable)) throw Error(*unreadable);
+                fallback =
+                    fmt::format("the captured changes could not be read: {}", unreadable->message);
             }
+        }
+        int64_t nkeys = 0;
+        if (work && fallback.empty()) {
+            nkeys = derived->as_int(0, 0);
+            double estimate = static_cast<double>(catalog::estimated_rows(rel.oid).value_or(0));
+            // 1 (or more) turns the size fallback off: new keys can outnumber old rows.
+            double limit = settings.incremental_max_fraction * std::max(estimate, 1.0);
+            if (settings.incremental_max_fraction < 1.0 && static_cast<double>(nkeys) > limit)
+                fallback = fmt::format(
+                    "the changes affect {} keys, more than matviews.incremental_max_fraction ({}) "
+                    "of the view's {} estimated rows",
+                    nkeys, settings.incremental_max_fraction, static_cast<int64_t>(estimate));
+        }
+        pg::DeltaCounts counts;
+        if (work && fallback.empty()) {
+            std::vector<pg::Param> params;
+            std::vector<int> attnos;
+            for (size_t j = 0; j < a.key.size(); j++) {
+                params.push_back(derived->param(0, static_cast<int>(1 + 2 * j)));
+                params.push_back(derived->param(0, static_cast<int>(2 + 2 * j)));
+                // No non-null key: the array is null, and ANY(null) matches nothing.
+                pg::Param& values = params[params.size() - 2];
+                values = values.is_null ? pg::Param::null(a.key[j].array_type) : values;
+                values.type = a.key[j].array_type;
+                attnos.push_back(a.key[j].attno);
+            }
+            std::string view_query = catalog::stored_query(ctx.spi, rel.oid);
+            pg::KeptRows fresh =
+                ctx.store.owner_rows(catalog::recompute_sql(a, view_query), params, rel.owner);
+            pg::KeptRows current =
+                ctx.store.owner_rows(catalog::current_rows_sql(a, rel.quoted), params, rel.owner);
+            pg::RoleScope as_owner(rel.owner, true);
+            counts = pg::apply_view_delta(rel.oid, current, fresh, attnos);
+        }
+        if (fallback.empty()) {
+            inc.set("keys", static_cast<long long>(nkeys));
+            inc.set("deleted", static_cast<long long>(counts.deleted));
+            inc.set("inserted", static_cast<long long>(counts.inserted));
+            inc.set("updated", static_cast<long long>(counts.updated));
         }
     }
     // The full refresh runs in its own, later snapshot: every change committed before
