@@ -411,6 +411,10 @@ class SchedulerProcess {
             if (m.first_at == 0 || c.first_at < m.first_at) m.first_at = c.first_at;
         }
         if (overflow) mark_all_ = true;
+        // With no watch, changes mark nothing (an incremental view's capture notes every
+        // statement): dropped here, not applied in a transaction every batch. A watch created
+        // since starts stale, and the refresh that follows comes after these commits.
+        if (!watching_) undrained_.clear();
         return !undrained_.empty() || !leftover_.empty() || mark_all_;
     }
 
