@@ -1551,16 +1551,21 @@ def report(env, p6res, p5res, p7res, logi):
             "overstates by at most one poll interval)."
         )
         add("")
-        add("| commits (rate) | commit (median) | visible p50 | p90 | p99 | max | never seen | watch runs (status) | fallbacks | commits / run | keys / run | run duration p50 / p99 | commit → run start p50 / p99 | commit → run finished p50 / p99 | view check |")
-        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | --- | --- |")
+        add("| commits (rate) | commit (median) | visible p50 | p90 | p99 | max | never seen | watch runs (status) | fallbacks | commits / run | keys / run | run duration p50 / p99 | commit → next run's start p50 / p99 | view check |")
+        add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: | --- | --- | --- |")
         add(
             f"| {r['commits']:,} ({r['rate']:.1f}/s) | {fmt_ms(r['commit_ms'])} | {fmt_ms(r['p50'])} | {fmt_ms(r['p90'])} | {fmt_ms(r['p99'])} | "
             f"{fmt_ms(r['max'])} | {r['never_visible']} | {r['runs']} ({', '.join(f'{k} {v}' for k, v in sorted(r['statuses'].items()))}) | "
             f"{', '.join(f'{k}: {v}' for k, v in r['fallbacks'].items()) or 'none'} | {r['commits_per_run']:.1f} | {r['keys_per_run']} | "
             f"{fmt_ms(r['run_p50_ms'])} / {fmt_ms(r['run_p99_ms'])} | {fmt_ms(r['start_p50'])} / {fmt_ms(r['start_p99'])} | "
-            f"{fmt_ms(r['finish_p50'])} / {fmt_ms(r['finish_p99'])} | "
             + ("-" if r["check"] is None else "ok" if not r["check"] else f"**{r['check']} rows differ**")
             + " |"
+        )
+        add("")
+        add(
+            "*Run duration*: `matviews.runs.duration_ms` of the watch runs; *commit → next run's start*: from the commit to the "
+            "`started_at` of the first watch run that started after it (server clock; an upper bound of the wait, since a run "
+            "claimed just before the commit takes its snapshot later and may already include it)."
         )
         add("")
         bh = r["by_hand"]
@@ -1712,11 +1717,12 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
     logi = server_log(cur)
     md5, mtime = library_state()
-    env["library"] = f"{os.environ.get('BENCH_SO', '?')} md5 {md5} (modified {mtime})"
+    env["library"] = f"{os.environ.get('BENCH_SO', '?')} md5 {os.environ.get('BENCH_SO_MD5') or md5} at the start"
     if os.environ.get("BENCH_SO_MD5") and md5 != os.environ.get("BENCH_SO_MD5"):
         note(
-            f"matviews.so changed during the run (md5 {os.environ.get('BENCH_SO_MD5')} at the start, {md5} at the end, "
-            f"modified {mtime}): a reinstall in the middle; the numbers after it may come from another build"
+            f"matviews.so was reinstalled during the run (md5 {os.environ.get('BENCH_SO_MD5')} at the start, {md5} at the end, "
+            f"modified {mtime}); the server had preloaded the library at its start (shared_preload_libraries), so every "
+            "backend and worker of this run used the build of the start"
         )
     env["elapsed_s"] = time.monotonic() - started
     env["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()

@@ -82,6 +82,8 @@ suite_lint() {
            ! ls extension/matviews--*--"$default".sql >/dev/null 2>&1; then
             offenders="$offenders (no install or update script for default_version $default)"
         fi
+        grep -q "kSchemaVersion = \"$default\"" src/catalog/store.hpp ||
+            offenders="$offenders (kSchemaVersion in src/catalog/store.hpp is not default_version $default)"
         if [ -z "$offenders" ]; then p=$((p + 1)); else f=$((f + 1)); echo "released SQL changed; add an update script instead:$offenders"; fi
     fi
     # The code is clang-formatted (.clang-format), when the machine has clang-format.
@@ -153,12 +155,16 @@ suite_tap() {
     local dir
     dir=$(mktemp -d /tmp/matviews-tap.XXXXXX)
     cp -r test/tap "$dir/"
-    # Every released version's install script, from the repository's history (030_upgrade.pl).
+    # Every released version's extension scripts, from the repository's history (030_upgrade.pl):
+    # releases/<version>/ holds the scripts as they were at that release's commit.
     mkdir -p "$dir/tap/releases"
     cp extension/releases.txt "$dir/tap/releases/"
     while read -r version commit; do
         [ -n "$version" ] || continue
-        git show "$commit:extension/matviews--$version.sql" >"$dir/tap/releases/matviews--$version.sql"
+        mkdir -p "$dir/tap/releases/$version"
+        for script in $(git ls-tree --name-only "$commit" extension/ | grep -E '\.sql$'); do
+            git show "$commit:$script" >"$dir/tap/releases/$version/$(basename "$script")"
+        done
     done <extension/releases.txt
     chmod -R a+rwX "$dir"
     chmod a+x "$dir"

@@ -163,7 +163,9 @@ MV_FUNCTION(matviews_on_sql_drop) {
         throw Error(sqlstate::object_not_in_prerequisite_state,
                     "matviews._on_sql_drop() is an event trigger function");
     pg::Spi spi;
-    catalog::Store(spi).on_sql_drop();
+    catalog::Store store(spi);
+    if (!store.schema_current()) PG_RETURN_NULL();  // an older version: see docs/upgrading.md
+    store.on_sql_drop();
     PG_RETURN_NULL();
 }
 
@@ -175,7 +177,7 @@ MV_FUNCTION(matviews_on_ddl_end) {
                     "matviews._on_ddl_end() is an event trigger function");
     pg::Spi spi;
     catalog::Store store(spi);
-    if (!store.extension_installed()) PG_RETURN_NULL();
+    if (!store.extension_installed() || !store.schema_current()) PG_RETURN_NULL();
     store.sync_relation_names();
     store.follow_watched_ddl();
     PG_RETURN_NULL();

@@ -106,9 +106,17 @@ struct JobIdentity {
     std::string owner_name;
 };
 
+// The version of matviews' SQL objects this library reads and writes (matviews.control's
+// default_version; a lint checks they agree).
+inline constexpr const char* kSchemaVersion = "0.4";
+
 class Store {
   public:
     explicit Store(pg::Spi& spi) : spi_(spi) {}
+
+    // Whether the database's matviews objects are at kSchemaVersion: until ALTER EXTENSION
+    // UPDATE, the worker and the event triggers leave an older version alone.
+    bool schema_current();
 
     // ---- definitions
     // The definition bound to a relation.

@@ -26,6 +26,13 @@ bool Store::extension_installed() {
     return !r.empty();
 }
 
+bool Store::schema_current() {
+    auto v = spi_.scalar(
+        "SELECT extversion FROM pg_catalog.pg_extension "
+        "WHERE extname OPERATOR(pg_catalog.=) 'matviews'");
+    return !v.is_null() && v.as_string() == kSchemaVersion;
+}
+
 std::string Store::effective_strategy(int64_t run_id, const std::optional<std::string>& requested) {
     if (requested) return *requested;
     AsExtensionOwner as;

@@ -224,7 +224,7 @@ class SchedulerProcess {
             const bool recover_now = now - last_recover > 60 * kSecond;
             bool reload = version != seen_version || now - last_reload > 10 * 60 * kSecond;
             bool queued = wakes != seen_wakes;
-            bool dropped = false;
+            bool dropped = false, outdated = false;
             // Marks are applied in batches at most every kWatchBatch: each step is a
             // transaction, and a busy table commits thousands of times a second.
             // Between batches the changes stay in shared memory, where later commits add to
@@ -239,6 +239,10 @@ class SchedulerProcess {
                 attempt([&](catalog::Store& store) {
                     if (!store.extension_installed()) {
                         dropped = true;
+                        return;
+                    }
+                    if (!store.schema_current()) {
+                        outdated = true;
                         return;
                     }
                     reap(store);
@@ -258,6 +262,18 @@ class SchedulerProcess {
                     pg::log(pg::LogLevel::log, "matviews scheduler: extension dropped, exiting");
                     return;
                 }
+                if (outdated) {
+                    // The library is newer than the database's matviews objects: nothing runs
+                    // until ALTER EXTENSION matviews UPDATE, then everything is read again.
+                    if (!outdated_logged_)
+                        pg::log(pg::LogLevel::log,
+                                "matviews scheduler: waiting for ALTER EXTENSION matviews UPDATE");
+                    outdated_logged_ = true;
+                    seen_version = version - 1;
+                    wait_latch(static_cast<long>(check_every / kMillisecond));
+                    continue;
+                }
+                outdated_logged_ = false;
                 if (reload && attempt([&](catalog::Store& store) { load_definitions(store); })) {
                     seen_version = version;
                     last_reload = now;
@@ -615,7 +631,8 @@ class SchedulerProcess {
     bool mark_all_ = true;
     TimePoint last_watch_step_ = 0;
     static constexpr Duration kWatchBatch = 10 * kMillisecond;
-    bool watching_ = true;    // any definition watched (as of the last watch step)
+    bool watching_ = true;  // any definition watched (as of the last watch step)
+    bool outdated_logged_ = false;
     int triggers_left_ = -1;  // watches and triggers a busy table held back (-1: not looked yet)
     std::map<int64_t, std::string> refollow_errors_;  // watches that cannot follow (logged once)
 };

@@ -31,10 +31,19 @@ chomp $sharedir;
 my $current = $node->safe_psql('postgres',
     q{SELECT default_version FROM pg_available_extensions WHERE name = 'matviews'});
 
+# Versions compare as numbers part by part (0.10 after 0.9).
+sub at_least { my ($v, $w) = @_; my @a = split /\./, $v; my @b = split /\./, $w;
+    for my $i (0 .. 1) { return ($a[$i] // 0) > ($b[$i] // 0) if ($a[$i] // 0) != ($b[$i] // 0); }
+    return 1; }
+
 foreach my $v (@versions) {
     my $db = "up_" . ($v =~ s/\W/_/gr);
-    is(compare("$releases_dir/matviews--$v.sql", "$sharedir/extension/matviews--$v.sql"), 0,
-        "$v: the shipped install script is the released one");
+    # Every script of that release ships unchanged (its install script, or the update scripts
+    # that reach it).
+    foreach my $script (sort glob("$releases_dir/$v/*.sql")) {
+        my $name = $script =~ s{.*/}{}r;
+        is(compare($script, "$sharedir/extension/$name"), 0, "$v: the shipped $name is the released one");
+    }
     $node->safe_psql('postgres', "CREATE DATABASE $db");
     my $sql = sub { return $node->safe_psql($db, $_[0]); };
     $sql->("CREATE EXTENSION matviews VERSION '$v'");
@@ -43,8 +52,8 @@ foreach my $v (@versions) {
 
     # What that release left behind, written as it wrote it.
     $sql->(q{
-        CREATE ROLE up_alice NOLOGIN;
-        CREATE ROLE up_mallory NOLOGIN;
+        DO $$ BEGIN CREATE ROLE up_alice NOLOGIN; EXCEPTION WHEN duplicate_object THEN END $$;
+        DO $$ BEGIN CREATE ROLE up_mallory NOLOGIN; EXCEPTION WHEN duplicate_object THEN END $$;
         CREATE TABLE src (id int PRIMARY KEY, grp int);
         INSERT INTO src SELECT g, g % 4 FROM generate_series(1, 40) g;
         GRANT SELECT ON src TO up_alice, up_mallory;
@@ -67,14 +76,48 @@ foreach my $v (@versions) {
                                    started_at, finished_at, role, owner)
         SELECT 'public.mv_a', id, 'create', 'concurrent', 'success', 'manual', now(), now(),
                'up_alice', 'up_alice' FROM matviews.definitions WHERE view_name = 'mv_a';
-        INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, trigger,
-                                   run_at, role, owner)
-        SELECT 'public.mv_b', id, 'refresh', NULL, 'queued', 'queue', now(), 'up_alice', 'up_alice'
-        FROM matviews.definitions, generate_series(1, 2) WHERE view_name = 'mv_b';
-        INSERT INTO matviews.runs (view, operation, status, trigger, run_at, role, owner)
-        VALUES ('public.mv_m', 'refresh', 'queued', 'queue', now(), 'up_alice', 'up_alice'),
-               ('public.mv_gone', 'refresh', 'queued', 'queue', now(), 'up_alice', 'up_alice');
     });
+    my $queued_b = 2;
+    if ($v eq '0.1') {
+        # 0.1 queued duplicates and runs of any view by name.
+        $sql->(q{
+            INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, trigger,
+                                       run_at, role, owner)
+            SELECT 'public.mv_b', id, 'refresh', NULL, 'queued', 'queue', now(), 'up_alice', 'up_alice'
+            FROM matviews.definitions, generate_series(1, 2) WHERE view_name = 'mv_b';
+            INSERT INTO matviews.runs (view, operation, status, trigger, run_at, role, owner)
+            VALUES ('public.mv_m', 'refresh', 'queued', 'queue', now(), 'up_alice', 'up_alice'),
+                   ('public.mv_gone', 'refresh', 'queued', 'queue', now(), 'up_alice', 'up_alice');
+        });
+    } else {
+        # From 0.2 on, a view has one queued request per operation (bound to its OID), and a
+        # run of a view that is not the definition's own was cancelled when it was queued.
+        $queued_b = 1;
+        $sql->(q{
+            INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, trigger,
+                                       run_at, role, owner)
+            SELECT 'public.mv_b', id, 'refresh', NULL, 'queued', 'queue', now(), 'up_alice', 'up_alice'
+            FROM matviews.definitions WHERE view_name = 'mv_b';
+            INSERT INTO matviews.runs (view, operation, status, trigger, run_at, role, owner)
+            VALUES ('public.mv_m', 'refresh', 'cancelled', 'queue', now(), 'up_alice', 'up_alice'),
+                   ('public.mv_gone', 'refresh', 'cancelled', 'queue', now(), 'up_alice', 'up_alice');
+        });
+    }
+    if (at_least($v, '0.3')) {
+        # A watched view, as watch() left it: its definition's watch and the trigger on src.
+        $sql->(q{
+            CREATE MATERIALIZED VIEW mv_w AS SELECT count(*) AS n FROM src;
+            ALTER MATERIALIZED VIEW mv_w OWNER TO up_alice;
+            GRANT TRIGGER ON src TO up_alice;
+            INSERT INTO matviews.definitions (schema_name, view_name, sql, search_path, refresh_strategy,
+                                              owner, watch_min_interval, watch_relids)
+            VALUES ('public', 'mv_w', 'SELECT count(*) AS n FROM src', 'public', 'regular',
+                    'up_alice', '0', '{public.src}');
+            CREATE TRIGGER matviews_watch AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON src
+                FOR EACH STATEMENT EXECUTE FUNCTION matviews._on_change();
+        });
+    }
+    my $w = at_least($v, '0.3') ? ' mv_w:mv_w' : '';
     my $dump = "$PostgreSQL::Test::Utils::tmp_check/$db.dump";
     command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr($db)],
         "$v: pg_dump before the update");
@@ -84,16 +127,22 @@ foreach my $v (@versions) {
         "$v -> $current: updated");
     is($sql->(q{SELECT string_agg(view_name || ':' || COALESCE(relid::text, '-'), ' ' ORDER BY view_name)
                 FROM matviews.definitions}),
-        'mv_a:mv_a mv_b:mv_b mv_gone:- mv_m:-',
+        "mv_a:mv_a mv_b:mv_b mv_gone:- mv_m:-$w",
         "$v: definitions bound to their own views only (mallory's mv_m and a dropped view detached)");
     is($sql->(q{SELECT string_agg(view || ':' || status, ' ' ORDER BY view) FROM matviews.runs
                 WHERE status IN ('queued', 'cancelled') AND view <> 'public.mv_b'}),
         'public.mv_gone:cancelled public.mv_m:cancelled',
         "$v: queued runs of views that are gone or another's are cancelled, not rebound");
-    ok($node->poll_query_until($db, q{SELECT string_agg(status, ' ' ORDER BY id) = 'success cancelled'
+    my $b_runs = $queued_b == 2 ? 'success cancelled' : 'success';
+    ok($node->poll_query_until($db, qq{SELECT string_agg(status, ' ' ORDER BY id) = '$b_runs'
                                       FROM matviews.runs
                                       WHERE view = 'public.mv_b' AND operation = 'refresh'}),
-        "$v: the queued run of a bound view runs after the update, its duplicate is cancelled");
+        "$v: the queued run of a bound view runs after the update ($b_runs)");
+    if (at_least($v, '0.3')) {
+        $sql->(q{INSERT INTO src VALUES (44, 1)});
+        ok($node->poll_query_until($db, q{SELECT n = 41 FROM mv_w}),
+            "$v: the watch refreshes its view after a write, after the update");
+    }
     is($sql->(q{BEGIN;
                 SELECT (matviews.enqueue('mv_a', run_at => now() + interval '1 hour')->>'run_id')::bigint AS first \gset
                 SELECT (matviews.enqueue('mv_a', run_at => now() + interval '2 hours')->>'run_id')::bigint = :first
@@ -107,7 +156,8 @@ foreach my $v (@versions) {
     is($sql->(q{SELECT matviews.refresh('mv_a')->>'status'}), 'updated', "$v: refresh works");
     is($sql->(q{SELECT n FROM mv_a WHERE grp = 9}), '1', "$v: the view was refreshed");
     is($sql->(q{SELECT string_agg(view || ':' || exists, ' ' ORDER BY view) FROM matviews.status}),
-        'public.mv_a:true public.mv_b:true public.mv_gone:false public.mv_m:false',
+        'public.mv_a:true public.mv_b:true public.mv_gone:false public.mv_m:false'
+            . ($w ? ' public.mv_w:true' : ''),
         "$v: status after the update");
     is($sql->(q{SELECT matviews.create('mv_new', 'SELECT 1 AS x')->>'status'}), 'created',
         "$v: create works");
@@ -136,14 +186,14 @@ foreach my $v (@versions) {
         "$v: restored as $current");
     is($rsql->(q{SELECT string_agg(view_name || ':' || COALESCE(relid::text, '-'), ' ' ORDER BY view_name)
                  FROM matviews.definitions}),
-        'mv_a:mv_a mv_b:mv_b mv_gone:- mv_m:-',
+        "mv_a:mv_a mv_b:mv_b mv_gone:- mv_m:-$w",
         "$v: restored definitions bound to their own views only");
     ok($node->poll_query_until($restored, q{SELECT count(*) >= 1 FROM matviews.runs
                                             WHERE view = 'public.mv_b' AND status = 'success'
                                               AND operation = 'refresh'}),
         "$v: the restored queued run runs");
     is($rsql->(q{SELECT count(*) FROM matviews.runs WHERE view = 'public.mv_b' AND status = 'cancelled'}),
-        '1', "$v: its restored duplicate is cancelled");
+        $queued_b - 1, "$v: its restored duplicate, if any, is cancelled");
     is($rsql->(q{SELECT matviews.refresh('mv_a')->>'status'}), 'updated',
         "$v: refresh works after the restore");
 }

@@ -1,33 +1,52 @@
 # Incremental refresh, differential property test: every incremental view, refreshed with
 # matviews.refresh after random DML, equals its defining query exactly (EXCEPT ALL both ways).
 #
-#  0. Known shapes first, deterministically: a LEFT JOIN whose key (or GROUP BY, or WHERE) uses a
-#     column of the nullable side, where inserting the first matching row or deleting the last
-#     one makes a null-extended row appear or disappear.
-#  1. 17 views over a small schema (orders, custs, employees, a list-partitioned table meas with
-#     3 partitions, channels/users/user_notification_preferences, a plain view): filter and
-#     projection, inner join, LEFT JOINs (the changed table on either side, COALESCE), GROUP BY
-#     with count/sum/min/max over a join (NULL group keys, multi-column keys), HAVING, DISTINCT,
-#     UNION ALL with a constant discriminator in the key, self-joins (inner and LEFT), a
-#     partitioned table written through the parent (with row movement between partitions) and
-#     directly into the partitions, a matview over a plain view, and the notification-preferences
-#     view (UNION ALL of two branches, each with two LEFT JOINs and COALESCE).
-#  2. Rounds of seeded random DML (single and multi-row INSERT, UPDATE moving rows between groups,
-#     changing join keys and primary keys, setting NULLs, DELETE, upserts, a data-modifying CTE,
-#     rolled-back transactions, savepoints rolled back inside committed transactions, a rolled
-#     back TRUNCATE). After each round every view is refreshed and must: return status 'updated';
-#     take the incremental path (no response.fallback) after its first refresh; equal its query;
-#     report response.incremental.keys within an honest per-shape bound proportional to the rows
-#     the round changed; report inserted - deleted = row_count_after - row_count_before. Then
-#     matviews.changes must be empty (every view took every change in).
-#  3. A TRUNCATE round: the views over the truncated tables fall back (response.fallback mentions
-#     TRUNCATE) and are correct; the other views stay incremental.
-#  4. Two concurrent writers commit random DML (disjoint rows: no deadlock) while the main
-#     session refreshes every view over and over (each refresh succeeds); after the writers stop,
-#     one more refresh and every view equals its query.
+#  0. Deterministic cases first. A LEFT JOIN whose key or GROUP BY uses a column of the nullable
+#     side, where the first matching row inserted or the last one deleted makes a null-extended
+#     row appear or disappear (an anti-join may be refused instead, 0A000). Writes the capture
+#     triggers do not see: with session_replication_role = replica (logical replication's apply
+#     worker), with the triggers disabled then enabled again, with one capture trigger left
+#     disabled; the next refresh must not silently miss them.
+#  1. 40 views (an anti-join among them may be refused) over a small schema (orders, custs,
+#     "HR".employees, the list-partitioned meas with 3 partitions, an inheritance parent and
+#     child, channels/users/user_notification_preferences,
+#     addrs, notes with foreign key actions and a count kept by a user trigger, plain views):
+#     filter and projection; inner join; LEFT JOINs with the changed table on either side,
+#     COALESCE, keys from the nullable side, chained, RIGHT JOIN; GROUP BY with count/sum/min/max
+#     over joins (NULL group keys, multi-column keys, keys of float, text, timestamp, date, numeric
+#     values that are hard to print and read back: NaN, infinities, quotes, newlines, long text);
+#     HAVING; DISTINCT; UNION ALL with a constant discriminator in the key; a UNION ALL inside a
+#     FROM subquery; LATERAL; self-joins (inner and LEFT); the partitioned table written through
+#     the parent (row movement between partitions) and into the partitions, and one partition
+#     read directly; inheritance (the parent, ONLY the parent, the child); matviews over plain
+#     views (also a table read both directly and through a view); output columns that need
+#     quoting as the key; and the notification-preferences view (UNION ALL of two branches, each
+#     with two LEFT JOINs and COALESCE). Base tables have a dropped column, a mixed-case column,
+#     jsonb, text[], bytea, interval and a stored generated column.
+#  2. Rounds of seeded random DML: single and multi-row INSERT, INSERT ... SELECT, COPY, MERGE,
+#     upserts, UPDATE moving rows between groups and partitions, changing join keys and primary
+#     keys (cascading), setting NULLs, DELETE, a data-modifying CTE; rolled-back transactions
+#     (with large statements and a TRUNCATE), savepoints rolled back inside committed
+#     transactions; writers with settings that change how values print. After each round every
+#     view is refreshed (by a session with other such settings) and must: return status
+#     'updated'; take the incremental path (no response.fallback) after its first refresh; equal
+#     its query; report response.incremental.keys within an honest per-shape bound proportional
+#     to the rows the round changed; report inserted - deleted = row_count_after -
+#     row_count_before. Then matviews.changes must be empty (every view took every change in).
+#     Special rounds: a transaction open across a refresh (wrote before it, commits after);
+#     refreshes inside a writing transaction (committed, and rolled back); a column added to a
+#     base table (the views over it fall back, DDL); a prepared transaction across a refresh;
+#     TRUNCATE of a table and of one partition (the views over them fall back, TRUNCATE; the
+#     view over another partition does not).
+#  3. Two concurrent writers commit random DML (disjoint rows: no deadlock) while the main
+#     session refreshes half of the views over and over and a second session the other half
+#     (each refresh succeeds); after the writers stop, one more refresh and every view equals
+#     its query.
 #
 # MATVIEWS_SEED=n repeats a run's random choices (the seed is printed, and is in every failure
-# message); MATVIEWS_ROUNDS=n sets the number of rounds (20).
+# message; the interleaving of the concurrent phase is not repeatable); MATVIEWS_ROUNDS=n (at
+# least 8) sets the number of rounds (20); MATVIEWS_WRITER_UNITS=n the work of each concurrent
+# writer (500).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -201,11 +220,13 @@ is(sql(diff_sql('bp_one_v', 'SELECT id, v FROM bp_one')), '0 0',
 
 sql(q{
 -- custs has a dropped column (the row images have a hole), an array column.
-CREATE TABLE custs (id int PRIMARY KEY, gone int, name text NOT NULL, region text, score float8, since timestamp, tags text[]);
+CREATE TABLE custs (id int PRIMARY KEY, gone int, name text NOT NULL, region text, score float8, since timestamp, tags text[],
+                    due date);
 ALTER TABLE custs DROP COLUMN gone;
 INSERT INTO custs
   SELECT g, 'cust ' || g, (ARRAY['north', 'south', 'east', 'west', NULL])[1 + g % 5], ((g * 37 % 100) / 7.0)::float8 / 3,
-         timestamp '2024-01-01' + g * interval '1 day 1 hour', ARRAY['t' || g % 3, 'a,b', NULL]
+         timestamp '2024-01-01' + g * interval '1 day 1 hour', ARRAY['t' || g % 3, 'a,b', NULL],
+         date '2024-01-01' + g % 40
   FROM generate_series(1, 100) g;
 -- cust 101..108 are orphans (no such customer), some are NULL.
 -- orders has a mixed-case column, a jsonb column and a stored generated column.
@@ -250,6 +271,11 @@ INSERT INTO user_notification_preferences (user_id, settable_type, settable_id, 
   SELECT u, 'Organization', o, t, (ARRAY['weekly', 'instant'])[1 + (u + o) % 2]
   FROM generate_series(1, 40) u, generate_series(1, 5) o, unnest(ARRAY['new_channel_message', 'mention']) t
   WHERE (u + o + length(t)) % 3 = 0;
+-- Plain inheritance: a parent with rows of its own and a child.
+CREATE TABLE events (id int NOT NULL, kind text, val int);
+CREATE TABLE events_x (extra text) INHERITS (events);
+INSERT INTO events SELECT g, 'parent', g % 17 FROM generate_series(1, 100) g;
+INSERT INTO events_x SELECT g, 'child', g % 13, 'x' || g FROM generate_series(101, 200) g;
 -- Addresses of customers: none, one or several per customer, some of missing customers.
 CREATE TABLE addrs (id int PRIMARY KEY, cust_id int, city text);
 INSERT INTO addrs SELECT g, 1 + (g * 13) % 110, (ARRAY['Oslo', 'Lima', 'Pune', NULL, 'Kyiv'])[1 + (g / 5) % 5]
@@ -294,7 +320,7 @@ LEFT JOIN user_notification_preferences ou ON ou.settable_id = channels.organiza
 my @views = (
     [ filt => [qw(id)],
       q{SELECT id, cust, amount, placed, amount * 2 AS doubled, "Note", meta, cents FROM orders
-        WHERE status = 'open' AND amount > 20},
+        WHERE status = 'open' AND amount > 20 ORDER BY id},
       sub { { orders => 2 } } ],
     [ ij => [qw(id)],
       q{SELECT o.id, o.amount, c.name, c.region, c.score FROM orders o JOIN custs c ON c.id = o.cust
@@ -331,7 +357,7 @@ my @views = (
       q{SELECT c.id, c.name FROM custs c LEFT JOIN orders o ON o.cust = c.id AND o.status = 'void' AND o.amount > 80
         WHERE o.id IS NULL},
       sub { { orders => 2, custs => 2 } } ],
-    [ uni => [qw(id kind)],
+    [ uni => [qw(kind id)],
       q{SELECT id, 'order' AS kind, amount::text AS label, cust AS ref FROM orders WHERE status IS DISTINCT FROM 'void'
         UNION ALL
         SELECT id, 'cust', name, NULL FROM custs WHERE region IS NOT NULL},
@@ -422,6 +448,23 @@ my @views = (
       q{SELECT c.id AS cid, l.id AS oid, l.amount FROM custs c
         JOIN LATERAL (SELECT o.id, o.amount FROM orders o WHERE o.cust = c.id AND o.amount > 20) l ON true},
       sub { { orders => 2, custs => 2 * $_[0]{opc} } } ],
+    # A partition read directly (the rows written through the parent count), inheritance: the
+    # parent with its child, ONLY the parent, the child alone.
+    [ part_child_v => [qw(id)],
+      q{SELECT id, sensor, val FROM meas_a WHERE val > 5 OR val IS NULL},
+      sub { { meas => 2 } } ],
+    [ inh_all => [qw(id)],
+      q{SELECT id, kind, val FROM events WHERE val > 3},
+      sub { { events => 2 } } ],
+    [ inh_only => [qw(id)],
+      q{SELECT id, val FROM ONLY events},
+      sub { { events => 2 } } ],
+    [ inh_child => [qw(id)],
+      q{SELECT id, val, extra FROM events_x},
+      sub { { events => 2 } } ],
+    [ by_due => [qw(due)],
+      q{SELECT c.due, count(*) AS n, min(c.id) AS first FROM custs c GROUP BY c.due},
+      sub { { custs => 2 } } ],
     [ via_view => [qw(id)],
       q{SELECT id, cust, amount, name FROM open_orders WHERE amount > 15},
       sub { { orders => 2, custs => 2 * $_[0]{opc} } } ],
@@ -434,7 +477,8 @@ my %reads = (
     selfj => 'employees', emp_lj => 'employees', part_agg => 'meas', part_rows => 'meas',
     notif => 'notif',
     self_lj_key => 'employees', notes_v => 'orders', note_cnt_v => 'orders', quoted_v => 'orders', twice_v => 'orders',
-    subq_v => 'orders', lat_v => 'orders',
+    subq_v => 'orders', lat_v => 'orders', part_child_v => 'meas_a', inh_all => 'events', inh_only => 'events',
+    inh_child => 'events', by_due => 'orders',
     map { $_ => 'orders' } qw(filt ij lj lj_coalesce lj_nullable_key agg_join gn_lj hav dist anti uni via_view dist_score by_name
                               by_hour by_bucket lj_chain rj dist_lj grp_coalesce uni_lj lj_view_nullable agg_chain));
 
@@ -457,7 +501,7 @@ my %fan = map { $_->[0] => $_->[3] } @views;
 sql(q{ANALYZE});
 is(sql(q{SELECT string_agg(tgrelid::regclass::text || ':' || n, ' ' ORDER BY tgrelid::regclass::text COLLATE "C") FROM (
            SELECT tgrelid, count(*) AS n FROM pg_trigger WHERE tgname LIKE 'matviews\_capture\_%' GROUP BY tgrelid) t}),
-    join(' ', map { "$_:4" } sort qw("HR".employees addrs channels cust_notes custs meas meas_a meas_b meas_rest nk_c nk_o note_counts orders users
+    join(' ', map { "$_:4" } sort qw("HR".employees addrs channels cust_notes custs events events_x meas meas_a meas_b meas_rest nk_c nk_o note_counts orders users
                                       user_notification_preferences bp_disabled bp_one bp_replica)),
     'the four capture triggers are on every base table, through the plain view and on every partition');
 
@@ -484,7 +528,8 @@ $known{channels}  = [ 1 .. 30 ];
 $known{users}     = [ 1 .. 40 ];
 $known{addrs}     = [ 1 .. 150 ];
 $known{cust_notes} = [ 1 .. 150 ];
-my %next_id = (orders => 10_000, custs => 1_000, employees => 1_000, meas => 10_000, channels => 500, users => 500, addrs => 1_000, cust_notes => 1_000);
+$known{events}    = [ 1 .. 200 ];
+my %next_id = (orders => 10_000, custs => 1_000, employees => 1_000, meas => 10_000, channels => 500, users => 500, addrs => 1_000, cust_notes => 1_000, events => 1_000);
 
 sub pick { return $_[ int(rand(@_)) ]; }
 sub chance { return rand() < $_[0]; }
@@ -609,6 +654,9 @@ my %gen = (
                               a_score(), id_of($c, 'custs'), id_of($c, 'custs')), 'custs', 1 ] },
         sub { my ($c) = @_; [ sprintf(q{UPDATE custs SET name = %s, tags = %s WHERE id = %d},
                               a_name(), a_tags(), id_of($c, 'custs')), 'custs', 1 ] },
+        sub { my ($c) = @_; [ sprintf(q{UPDATE custs SET due = %s WHERE id IN (%d, %d)},
+                              pick('NULL', q{'infinity'}, sprintf(q{date '2024-01-01' + %d}, int(rand(60)))),
+                              id_of($c, 'custs'), id_of($c, 'custs')), 'custs', 1 ] },
         sub { my ($c) = @_; [ sprintf('DELETE FROM custs WHERE id = %d', id_of($c, 'custs')), 'custs', 1 ] },
         # A new primary key (cascading to the notes), of the same parity.
         sub { my ($c) = @_; my $old = id_of($c, 'custs'); my $new;
@@ -656,6 +704,18 @@ my %gen = (
                               chance(0.3) ? 'NULL' : sprintf('%.3f', rand(50)), id_of($c, 'meas')), 'meas', 1 ] },
         sub { my ($c) = @_; [ sprintf('UPDATE meas_a SET sensor = %d, ts = ts + interval \'1 hour\' WHERE id = %d',
                               1 + int(rand(40)), id_of($c, 'meas')), 'meas', 1 ] },
+    ],
+    events => [
+        sub { my ($c) = @_; my $id = new_id($c, 'events');
+              [ sprintf(q{INSERT INTO %s VALUES (%d, 'new', %d)}, pick('events', 'events_x'), $id, int(rand(20))), 'events', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE events SET val = val + %d WHERE id IN (%d, %d)', 1 + int(rand(5)),
+                              id_of($c, 'events'), id_of($c, 'events')), 'events', 1 ] },
+        sub { my ($c) = @_; [ sprintf(q{UPDATE events_x SET val = %d, extra = 'upd' WHERE id = %d}, int(rand(20)),
+                              id_of($c, 'events')), 'events', 1 ] },
+        sub { my ($c) = @_; [ sprintf('DELETE FROM %s WHERE id = %d', pick('events', 'ONLY events', 'events_x'),
+                              id_of($c, 'events')), 'events', 1 ] },
+        sub { my ($c) = @_; [ sprintf('UPDATE ONLY events SET kind = %s WHERE id = %d', lit(pick('p2', undef)),
+                              id_of($c, 'events')), 'events', 1 ] },
     ],
     cust_notes => [
         # Only customers of the note's parity (an existing one, else no row).
@@ -707,7 +767,7 @@ my %gen = (
                                       lit(pick('instant', undef, 'daily')), id_of($c, 'users'), 1 + int(rand(5))), 'prefs', 1 ] },
     ],
 );
-my @table_weights = ((('orders') x 7), (('custs') x 3), (('employees') x 3), (('meas') x 3), (('notif') x 4), (('addrs') x 2), (('cust_notes') x 2));
+my @table_weights = ((('orders') x 7), (('custs') x 3), (('employees') x 3), (('meas') x 3), (('notif') x 4), (('addrs') x 2), (('cust_notes') x 2), (('events') x 2));
 
 # A large statement, only ever rolled back (in a transaction or to a savepoint).
 sub big_statement {
@@ -864,6 +924,8 @@ die "MATVIEWS_ROUNDS must be at least 8" if $rounds < 8;
 my $truncate_round = int($rounds / 2) + 1;
 my $open_round = 3;          # a transaction open across a refresh
 my $inside_round = 5;        # refreshes inside writing transactions
+my $ddl_round = 7;           # a column added to a base table
+my $prepared_round = 9;      # a prepared transaction across a refresh
 my (%total_rows, $rolled_back_units, %log_left, @inner_bad);
 for my $round (1 .. $rounds) {
     my $st_before = stats();
@@ -882,6 +944,17 @@ TRUNCATE meas_b;
 };
         %expect = map { $_ => qr/TRUNCATE/ } grep { $reads{$_} eq 'employees' || $reads{$_} eq 'meas' } @names;
         $script .= unit($c, 'employees', 0) for 1 .. 3;
+    }
+    elsif ($round == $ddl_round) {
+        # The views over addrs fall back (the shape of the table changed); the others do not.
+        $script .= "ALTER TABLE addrs ADD COLUMN zip text DEFAULT 'z';\n";
+        %expect = map { $_ => qr/DDL/ } grep { $query{$_} =~ /\b(addrs|city_addrs)\b/ } @names;
+        $script .= unit($c, 'addrs', 0) for 1 .. 3;
+    }
+    elsif ($round == $prepared_round) {
+        # Prepared before a refresh, committed after it (COMMIT PREPARED below).
+        $script .= unit($c, undef, 0) for 1 .. 2;
+        $script .= "BEGIN;\n" . join('', map { counted(statement($c, undef)) } 1 .. 3) . "PREPARE TRANSACTION 'mv_round';\n";
     }
     elsif ($round == $inside_round) {
         # Committed: the refresh sees the transaction's own rows; they count as not taken in, and
@@ -922,6 +995,12 @@ TRUNCATE meas_b;
         $bg->query_safe('COMMIT');
         $bg->quit;
     }
+    if ($round == $prepared_round) {
+        my $mid = refresh_all();
+        push @inner_bad, map { "round $round, refresh while a transaction is prepared: $_" }
+            grep { $mid->{$_}{status} ne 'updated' } @names;
+        sql(q{COMMIT PREPARED 'mv_round'});
+    }
     $total_rows{$_} += $rows->{$_} for keys %$rows;
     my $res = refresh_all();
     my $st_after = stats();
@@ -930,7 +1009,8 @@ TRUNCATE meas_b;
     my $left = sql(q{SELECT count(*) FROM matviews.changes});
     $log_left{$round} = $left if $left ne '0';
 }
-is(join("\n", @inner_bad), '', 'refreshes inside writing transactions and while a writer is open return status updated');
+is(join("\n", @inner_bad), '',
+    'refreshes inside writing transactions, while a writer is open and while a transaction is prepared return status updated');
 note(sprintf('rounds: %d, rows changed in committed statements: %s; %d rolled-back transactions or savepoints',
     $rounds, join(', ', map { "$_ $total_rows{$_}" } sort keys %total_rows), $rolled_back_units));
 ok($total_rows{orders} && $total_rows{custs} && $total_rows{meas} && $total_rows{employees}, 'the rounds changed rows of every table');

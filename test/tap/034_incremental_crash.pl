@@ -1,7 +1,8 @@
 # Incremental refresh across crashes, and on a streaming standby. A primary with the library
 # preloaded, and a standby streaming from it from the start (it replays through every crash).
-#  1. Crash during capture: a session's large UPDATE has written its rows to matviews.changes,
-#     (12000 rows) uncommitted, when its backend is killed with SIGKILL (the postmaster restarts everything).
+#  1. Crash during capture: a session's large UPDATE (12000 rows) has written its rows to
+#     matviews.changes, uncommitted, when its backend is killed with SIGKILL (the postmaster
+#     restarts every process).
 #     After recovery the update is gone from the table and from the log, and the next refresh is
 #     incremental, with nothing to take in; the views equal their queries.
 #  2. Crash during an incremental refresh: committed changes, then a session refreshes both views
