@@ -749,12 +749,32 @@ void replace_relation(RangeTblEntry* rte, size_t source, bool delta, int nparams
 bool walk_copy(Surgery& s, Query* q, Node* node, int nparams);
 bool walk_query(Surgery& s, Query* q, int nparams);
 
+void empty_branches(Query* q, Node* node) {
+    // Every branch below node yields no row (WHERE false).
+    if (IsA(node, SetOperationStmt)) {
+        empty_branches(q, reinterpret_cast<SetOperationStmt*>(node)->larg);
+        empty_branches(q, reinterpret_cast<SetOperationStmt*>(node)->rarg);
+        return;
+    }
+    Query* branch = rt_fetch(reinterpret_cast<RangeTblRef*>(node)->rtindex, q->rtable)->subquery;
+    if (branch->setOperations) {
+        empty_branches(branch, branch->setOperations);
+        return;
+    }
+    pg::call(
+        [&] { branch->jointree->quals = reinterpret_cast<Node*>(makeBoolConst(false, false)); });
+}
+
 bool walk_setops(Surgery& s, Query* q, Node* node, int nparams) {
-    // A UNION ALL inside a FROM item, in the order Analyzer::setops walks it.
+    // A UNION ALL inside a FROM item, in the order Analyzer::setops walks it. The branches
+    // without the target add no row that involves its changes: they are left out of this term
+    // (their own changes have terms of their own).
     if (IsA(node, SetOperationStmt)) {
         auto* so = reinterpret_cast<SetOperationStmt*>(node);
         bool left = walk_setops(s, q, so->larg, nparams);
         bool right = walk_setops(s, q, so->rarg, nparams);
+        if (left && !right) empty_branches(q, so->rarg);
+        if (right && !left) empty_branches(q, so->larg);
         return left || right;
     }
     RangeTblEntry* rte = rt_fetch(reinterpret_cast<RangeTblRef*>(node)->rtindex, q->rtable);

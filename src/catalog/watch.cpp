@@ -200,6 +200,7 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
             std::optional<bool> ours;
             bool allowed = false;
             std::string table;
+            Oid table_owner = InvalidOid;
             {
                 AsExtensionOwner as;
                 auto r = spi_.exec(
@@ -208,7 +209,7 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
                                 "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
                                 "AND t.tgname OPERATOR(pg_catalog.=) $2), "
                                 "pg_catalog.has_table_privilege($3, $1, 'TRIGGER'), "
-                                "pg_catalog.format('%I.%I', n.nspname, c.relname) "
+                                "pg_catalog.format('%I.%I', n.nspname, c.relname), c.relowner "
                                 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
                                 "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
                                 "WHERE c.oid OPERATOR(pg_catalog.=) $1",
@@ -218,6 +219,7 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
                 if (!r.first()[0].is_null()) ours = r.first()[0].as_bool();
                 allowed = r.first()[1].as_bool();
                 table = r.first()[2].as_string();
+                table_owner = static_cast<Oid>(r.first()[3].as_int());
             }
             // The owner's TRIGGER privilege counts even when the trigger is there already
             // (another view put it on): it is the owner's trigger on the table.
@@ -240,12 +242,21 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
                     .hint(fmt::format("Rename that trigger (ALTER TRIGGER {} ON {} RENAME TO "
                                       "...), then {} again.",
                                       spec.name, table, capture ? "try" : "watch"));
-            pg::RoleScope as_owner(owner, true);
-            spi_.exec(
-                fmt::format("CREATE TRIGGER {} {} ON {} {} FOR EACH STATEMENT EXECUTE "
-                            "FUNCTION {}",
-                            spec.name, spec.events, table, spec.referencing,
-                            capture ? "matviews._capture()" : "matviews._on_change()"));
+            {
+                pg::RoleScope as_owner(owner, true);
+                spi_.exec(
+                    fmt::format("CREATE TRIGGER {} {} ON {} {} FOR EACH STATEMENT EXECUTE "
+                                "FUNCTION {}",
+                                spec.name, spec.events, table, spec.referencing,
+                                capture ? "matviews._capture()" : "matviews._on_change()"));
+            }
+            if (capture) {
+                // A capture fires for replicated writes too (session_replication_role =
+                // replica, logical replication's apply): a missed one would leave the view
+                // wrong. Only the table's owner may say so, for matviews' own trigger only.
+                pg::RoleScope as_table_owner(table_owner, true);
+                spi_.exec(fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", table, spec.name));
+            }
             created++;
         }
     }
