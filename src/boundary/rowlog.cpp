@@ -124,4 +124,33 @@ std::vector<Param> transition_rows(void* trigger_data, bool old_rows, int rows_p
     return chunks;
 }
 
+bool output_depends_on_settings(void* trigger_data) {
+    auto* td = static_cast<TriggerData*>(trigger_data);
+    TupleDesc desc = RelationGetDescr(td->tg_relation);
+    for (int i = 0; i < desc->natts; i++) {
+        Form_pg_attribute a = TupleDescAttr(desc, i);
+        if (a->attisdropped) continue;
+        switch (a->atttypid) {
+            case BOOLOID:
+            case INT2OID:
+            case INT4OID:
+            case INT8OID:
+            case OIDOID:
+            case NUMERICOID:
+            case TEXTOID:
+            case VARCHAROID:
+            case BPCHAROID:
+            case NAMEOID:
+            case UUIDOID:
+            case JSONBOID:
+            case JSONOID:
+            case CHAROID:
+                continue;
+            default:
+                return true;  // anything else, to be safe
+        }
+    }
+    return false;
+}
+
 }  // namespace mv::pg

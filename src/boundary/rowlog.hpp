@@ -14,4 +14,10 @@ namespace mv::pg {
 // rows_per_chunk objects each; empty when there are none.
 std::vector<Param> transition_rows(void* trigger_data, bool old_rows, int rows_per_chunk);
 
+// Whether the trigger's table has a column whose output text depends on a setting
+// (extra_float_digits, DateStyle, IntervalStyle, bytea_output, lc_monetary): floats, dates and
+// times, intervals, bytea, money, or arrays, composites, ranges and domains, which may hold them.
+// Only then are those settings pinned for the conversion.
+bool output_depends_on_settings(void* trigger_data);
+
 }  // namespace mv::pg

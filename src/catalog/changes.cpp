@@ -41,11 +41,13 @@ void Store::capture_statement(void* trigger_data) {
         // whatever the reader's settings.
         constexpr int kRowsPerLogRow = 10000;
         pg::GucScope guc;
-        guc.set("extra_float_digits", "1");
-        guc.set("IntervalStyle", "postgres");
-        guc.set("DateStyle", "ISO, YMD");
-        guc.set("bytea_output", "hex");
-        guc.set("lc_monetary", "C");
+        if (pg::output_depends_on_settings(td)) {
+            guc.set("extra_float_digits", "1");
+            guc.set("IntervalStyle", "postgres");
+            guc.set("DateStyle", "ISO, YMD");
+            guc.set("bytea_output", "hex");
+            guc.set("lc_monetary", "C");
+        }
         olds = pg::transition_rows(td, true, kRowsPerLogRow);
         news = pg::transition_rows(td, false, kRowsPerLogRow);
         if (olds.empty() && news.empty()) return;  // the statement changed no row
