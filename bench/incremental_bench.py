@@ -280,7 +280,29 @@ def view_mismatch(cur, view, sql):
 # P6 scenarios
 
 
-class GroupBy:
+class ApplyError(Exception):
+    pass
+
+
+APPLY_WORK_MEM = os.environ.get("BENCH_APPLY_WORK_MEM", "1GB")
+
+
+class Scenario:
+    def apply(self, cur, pattern, k):
+        # The change statement, with a work_mem large enough that its transition tables stay in
+        # memory: with the default 4MB, a statement of more than 10,000 rows whose transition
+        # tuplestore spills to disk fails in the capture trigger ("could not find block
+        # containing chunk"; see the report). work_mem is the session's only around it.
+        cur.execute(f"SET work_mem = '{APPLY_WORK_MEM}'")
+        try:
+            return self._apply(cur, pattern, k)
+        except psycopg2.Error as e:
+            raise ApplyError(f"{type(e).__name__}: {str(e).strip()[:300]}") from e
+        finally:
+            cur.execute("RESET work_mem")
+
+
+class GroupBy(Scenario):
     kind = "groupby"
     label = "GROUP BY (10,000 groups)"
 
@@ -319,7 +341,7 @@ class GroupBy:
             out.append(("clustered", k))
         return out
 
-    def apply(self, cur, pattern, k):
+    def _apply(self, cur, pattern, k):
         t = self.table
         if k == 1:
             cur.execute(f"UPDATE {t} SET v = v + 1 WHERE id = %s", (self.rng.randint(1, self.n),))
@@ -343,7 +365,7 @@ class GroupBy:
         cur.execute(f"DROP TABLE IF EXISTS {self.table} CASCADE")
 
 
-class Join:
+class Join(Scenario):
     kind = "join"
     label = "notification-preferences join"
 
@@ -424,7 +446,7 @@ class Join:
         k = 1 if point == 1 else max(1, int(round(self.base_rows * point)))
         return [("random", k)]
 
-    def apply(self, cur, pattern, k):
+    def _apply(self, cur, pattern, k):
         if k == 1:
             cur.execute(
                 f"UPDATE {self.p} SET notification_frequency = {ROTATE}, updated_at = now() WHERE id = %s",
@@ -688,83 +710,109 @@ def p6(ctl):
     for n in SIZES:
         for kind in VIEWS:
             sc = GroupBy(n) if kind == "groupby" else Join(n)
-            log(f"P6 setup: {sc.label}, {n:,} base rows")
-            t0 = time.monotonic()
-            info = sc.setup(cur)
-            log(
-                f"P6 setup done in {time.monotonic() - t0:.1f} s: {sc.view} {info['view_rows']:,} rows, "
-                f"{info['base_table']} {info['base_rows']:,} rows; first refresh {info['first_refresh_ms']:.0f} ms"
-            )
-            # Warm-up: the connection's first incremental refresh plans matviews' kept statements.
-            sc.apply(cur, "random", 1)
-            _, resp = refresh(cur, sc.view)
-            if inc_path(resp) != "incremental":
-                note(f"{sc.view}: the warm-up refresh was {inc_path(resp)}")
-            sc.vacuum(cur)
-            entry = {"kind": kind, "label": sc.label, "n": n, "info": info, "changes": []}
-            timed_out = {}  # pattern -> the change whose incremental refreshes all timed out
-            for point in sorted(POINTS, key=lambda p: 0 if p == 1 else p):  # one row first
-                for pattern, k in sc.changes(point):
-                    reps = []
-                    skip = f"the {timed_out[pattern]} change timed out in every repetition" if pattern in timed_out else None
-                    for rep in range(REPS):
-                        r = measure_change(cur, sc, pattern, point, k, rep, skip)
-                        reps.append(r)
-                        ri = r["runs"]
-                        log(
-                            f"P6 {sc.view} {point_label(point)} {pattern} ({r['changed_rows']} rows) rep {rep + 1}: "
-                            f"incremental {ri['incremental']['wall_ms']:.2f} ms [{ri['incremental']['path']}, keys "
-                            f"{ri['incremental']['incremental'].get('keys')}], regular {ri['regular']['wall_ms']:.0f}, "
-                            f"concurrent {ri['concurrent']['wall_ms']:.0f}, swap {ri['swap']['wall_ms']:.0f} ms"
-                            + (f"; check {r['check']['mismatched_rows']} mismatched" if "check" in r else "")
-                        )
-                    entry["changes"].append(
-                        {"point": point, "pattern": pattern, "k": k, "reps": reps, "summary": summarize_change(reps)}
-                    )
-                    if not skip and all(r["runs"]["incremental"]["path"].startswith("timeout") for r in reps):
-                        timed_out[pattern] = point_label(point)
-                        note(
-                            f"{sc.view}: every incremental refresh of the {point_label(point)} {pattern} change timed out "
-                            f"(> {INC_TIMEOUT_S} s); larger {pattern} changes of this view measure only the full strategies"
-                        )
-            if kind == "groupby" and n == max(SIZES):
-                # One row, without the index on g: the recompute reads the whole table.
-                cur.execute(f"DROP INDEX {sc.table}_g")
-                reps = []
-                for rep in range(REPS):
-                    sc.apply(cur, "random", 1)
-                    cur.execute("CHECKPOINT")
-                    wall, resp = refresh(cur, sc.view)
-                    reps.append({"wall_ms": wall, "duration_ms": resp.get("duration_ms"), "path": inc_path(resp)})
-                cur.execute(f"CREATE INDEX {sc.table}_g ON {sc.table} (g)")
-                cur.execute(f"ANALYZE {sc.table}")
-                ok = [r for r in reps if r["path"] == "incremental"]
-                extras.append(
-                    {
-                        "what": f"{sc.view}: 1 row, no index on {sc.table} (g)",
-                        "n": n,
-                        "wall_ms": median([r["wall_ms"] for r in ok]),
-                        "duration_ms": median([r["duration_ms"] for r in ok]),
-                        "paths": sorted({r["path"] for r in reps}),
-                    }
+            try:
+                log(f"P6 setup: {sc.label}, {n:,} base rows")
+                t0 = time.monotonic()
+                info = sc.setup(cur)
+                log(
+                    f"P6 setup done in {time.monotonic() - t0:.1f} s: {sc.view} {info['view_rows']:,} rows, "
+                    f"{info['base_table']} {info['base_rows']:,} rows; first refresh {info['first_refresh_ms']:.0f} ms"
                 )
-                log(f"P6 {sc.view} 1 row without index on g: {extras[-1]}")
-            if PROFILE and n == max(SIZES):
+                # Warm-up: the connection's first incremental refresh plans matviews' kept statements.
+                sc.apply(cur, "random", 1)
+                _, resp = refresh(cur, sc.view)
+                if inc_path(resp) != "incremental":
+                    note(f"{sc.view}: the warm-up refresh was {inc_path(resp)}")
+                sc.vacuum(cur)
+                entry = {"kind": kind, "label": sc.label, "n": n, "info": info, "changes": []}
+                timed_out = {}  # pattern -> the change whose incremental refreshes all timed out
+                for point in sorted(POINTS, key=lambda p: 0 if p == 1 else p):  # one row first
+                    for pattern, k in sc.changes(point):
+                        reps = []
+                        skip = f"the {timed_out[pattern]} change timed out in every repetition" if pattern in timed_out else None
+                        failed = None
+                        for rep in range(REPS):
+                            try:
+                                r = measure_change(cur, sc, pattern, point, k, rep, skip)
+                            except ApplyError as e:
+                                failed = str(e)
+                                BUGS.append(
+                                    f"the change statement ({pattern}, {k:,} rows of {sc.table}, work_mem {APPLY_WORK_MEM}) failed: {failed}"
+                                )
+                                log(f"BUG: {BUGS[-1]}")
+                                break
+                            reps.append(r)
+                            ri = r["runs"]
+                            log(
+                                f"P6 {sc.view} {point_label(point)} {pattern} ({r['changed_rows']} rows) rep {rep + 1}: "
+                                f"incremental {ri['incremental']['wall_ms']:.2f} ms [{ri['incremental']['path']}, keys "
+                                f"{ri['incremental']['incremental'].get('keys')}], regular {ri['regular']['wall_ms']:.0f}, "
+                                f"concurrent {ri['concurrent']['wall_ms']:.0f}, swap {ri['swap']['wall_ms']:.0f} ms"
+                                + (f"; check {r['check']['mismatched_rows']} mismatched" if "check" in r else "")
+                            )
+                        if not reps:
+                            entry["failed"] = entry.get("failed", []) + [f"{point_label(point)} {pattern}: {failed}"]
+                            continue
+                        entry["changes"].append(
+                            {"point": point, "pattern": pattern, "k": k, "reps": reps, "summary": summarize_change(reps)}
+                        )
+                        if not skip and all(r["runs"]["incremental"]["path"].startswith("timeout") for r in reps):
+                            timed_out[pattern] = point_label(point)
+                            note(
+                                f"{sc.view}: every incremental refresh of the {point_label(point)} {pattern} change timed out "
+                                f"(> {INC_TIMEOUT_S} s); larger {pattern} changes of this view measure only the full strategies"
+                            )
+                if kind == "groupby" and n == max(SIZES):
+                    # One row, without the index on g: the recompute reads the whole table.
+                    cur.execute(f"DROP INDEX {sc.table}_g")
+                    reps = []
+                    for rep in range(REPS):
+                        sc.apply(cur, "random", 1)
+                        cur.execute("CHECKPOINT")
+                        wall, resp = refresh(cur, sc.view)
+                        reps.append({"wall_ms": wall, "duration_ms": resp.get("duration_ms"), "path": inc_path(resp)})
+                    cur.execute(f"CREATE INDEX {sc.table}_g ON {sc.table} (g)")
+                    cur.execute(f"ANALYZE {sc.table}")
+                    ok = [r for r in reps if r["path"] == "incremental"]
+                    extras.append(
+                        {
+                            "what": f"{sc.view}: 1 row, no index on {sc.table} (g)",
+                            "n": n,
+                            "wall_ms": median([r["wall_ms"] for r in ok]),
+                            "duration_ms": median([r["duration_ms"] for r in ok]),
+                            "paths": sorted({r["path"] for r in reps}),
+                        }
+                    )
+                    log(f"P6 {sc.view} 1 row without index on g: {extras[-1]}")
+                if PROFILE and n == max(SIZES):
+                    try:
+                        profiles.append(profile(sc, "random", 1, plans_out))
+                        for pt in (0.001, 0.01):
+                            k = max(1, int(round(sc.base_rows * pt)))
+                            for pat in ("clustered", "random") if kind == "groupby" else ("random",):
+                                # Not a change whose every incremental refresh timed out above.
+                                done = [c for c in entry["changes"] if abs(c["point"] - pt) < 1e-12 and c["pattern"] == pat]
+                                if done and (done[0]["summary"]["n_timeout"] + done[0]["summary"]["n_skipped"]) == REPS:
+                                    continue
+                                profiles.append(profile(sc, pat, k, plans_out))
+                    except Exception as e:  # the profile is an extra; report and go on
+                        note(f"profile of {sc.view} failed: {e}")
+                results.append(entry)
+                sc.drop(cur)
+                cur.execute("CHECKPOINT")
+                with open(os.path.join(RESULTS, "incremental_partial.json"), "w") as f:
+                    json.dump({"results": results, "profiles": profiles, "extras": extras, "notes": NOTES, "bugs": BUGS}, f, default=str)
+            except Exception as e:  # one scenario's failure must not lose the others
+                BUGS.append(f"P6 {kind} at {n:,} rows stopped: {type(e).__name__}: {str(e).strip()[:500]}")
+                log(f"BUG: {BUGS[-1]}")
                 try:
-                    profiles.append(profile(sc, "random", 1, plans_out))
-                    for pt in (0.001, 0.01):
-                        k = max(1, int(round(sc.base_rows * pt)))
-                        for pat in ("clustered", "random") if kind == "groupby" else ("random",):
-                            # Not a change whose every incremental refresh timed out above.
-                            done = [c for c in entry["changes"] if abs(c["point"] - pt) < 1e-12 and c["pattern"] == pat]
-                            if done and (done[0]["summary"]["n_timeout"] + done[0]["summary"]["n_skipped"]) == REPS:
-                                continue
-                            profiles.append(profile(sc, pat, k, plans_out))
-                except Exception as e:  # the profile is an extra; report and go on
-                    note(f"profile of {sc.view} failed: {e}")
-            results.append(entry)
-            sc.drop(cur)
-            cur.execute("CHECKPOINT")
+                    ctl.rollback()
+                except Exception:
+                    pass
+                try:
+                    sc.drop(cur)
+                except Exception as e2:
+                    note(f"could not drop the {kind} scenario's objects: {e2}")
     return {"results": results, "profiles": profiles, "extras": extras}
 
 
@@ -1436,6 +1484,9 @@ def report(env, p6res, p5res, p7res, logi):
                 + (f", {i['organizations']:,} organizations, {i['channels']:,} channels, {i['users']:,} users" if "organizations" in i else "")
             )
             add("")
+            if e.get("failed"):
+                add("Changes that could not be applied: " + "; ".join(e["failed"]))
+                add("")
             add("| change | changed rows | log rows | keys | incremental | duration_ms | regular | concurrent | swap | inc / regular | inc / concurrent | inc / swap | checked |")
             add("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
             for c in e["changes"]:
@@ -1659,9 +1710,8 @@ def plot(p6res, path):
         ax.set_title("GROUP BY view, 10,000 groups" if kind == "groupby" else "notification-preferences join view", fontsize=10)
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle(
-        f"Refresh time against changed rows: solid {max(SIZES):,} base rows, dashed {min(SIZES):,} ({os.cpu_count()} CPUs)", fontsize=11
-    )
+    sizes = (f"solid {max(SIZES):,} base rows, dashed {min(SIZES):,}" if len(SIZES) > 1 else f"{max(SIZES):,} base rows")
+    fig.suptitle(f"Refresh time against changed rows: {sizes} ({os.cpu_count()} CPUs)", fontsize=11)
     fig.savefig(path, dpi=110)
     return path
 
@@ -1707,12 +1757,25 @@ def main():
     workdir = tempfile.mkdtemp(prefix="incremental-bench-")
     p6res = p5res = p7res = None
     try:
-        if "p6" in PARTS:
-            p6res = p6(ctl)
-        if "p5" in PARTS:
-            p5res = p5(ctl, workdir)
-        if "p7" in PARTS:
-            p7res = p7(ctl)
+        for part, fn in (("p6", lambda: p6(ctl)), ("p5", lambda: p5(ctl, workdir)), ("p7", lambda: p7(ctl))):
+            if part not in PARTS:
+                continue
+            try:
+                res = fn()
+            except TimeoutError:
+                raise
+            except Exception as e:  # one part's failure must not lose the others
+                BUGS.append(f"{part.upper()} stopped: {type(e).__name__}: {str(e).strip()[:800]}")
+                log(f"BUG: {BUGS[-1]}")
+                ctl = connect()
+                cur = ctl.cursor()
+                continue
+            if part == "p6":
+                p6res = res
+            elif part == "p5":
+                p5res = res
+            else:
+                p7res = res
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     logi = server_log(cur)

@@ -279,6 +279,33 @@ SELECT r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message
 FROM matviews.refresh('inc_typed_v') r;
 COMMIT;
 
+-- A statement of more rows than a log row holds, spilled to disk (work_mem), is logged in chunks.
+CREATE TABLE inc_big (id int PRIMARY KEY, pad text);
+INSERT INTO inc_big SELECT g, repeat('x', 200) FROM generate_series(1, 25000) g;
+SELECT r->>'status' AS status FROM matviews.create('inc_big_v', 'SELECT id, length(pad) AS len FROM inc_big',
+  refresh_strategy => 'incremental', unique_index_columns => '{id}') r;
+SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_big_v') r;
+SET work_mem = '64kB';
+UPDATE inc_big SET pad = pad || 'y';
+RESET work_mem;
+SELECT kind, count(*) AS log_rows FROM matviews.changes WHERE relid = 'inc_big'::regclass GROUP BY kind;
+SELECT r->'response'->'incremental' AS incremental FROM matviews.refresh('inc_big_v') r;
+SELECT inc_diff('inc_big_v') AS differences;
+-- A json column the query reads is refused (it is logged as its text); a redefined function the
+-- query calls makes the next refresh a full one.
+CREATE TABLE inc_docs (id int PRIMARY KEY, doc json, other json);
+SELECT matviews.explain(sql => 'SELECT id, doc::text AS d FROM inc_docs')->'strategies'->'incremental'->'reasons' AS reasons;
+SELECT matviews.explain(sql => 'SELECT id FROM inc_docs')->'strategies'->'incremental'->'reasons' AS reasons;
+CREATE FUNCTION inc_twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+SELECT r->>'status' AS status FROM matviews.create('inc_fn_v', 'SELECT id, inc_twice(id) AS t FROM inc_docs',
+  refresh_strategy => 'incremental', unique_index_columns => '{id}') r;
+INSERT INTO inc_docs SELECT g, '{"a":1}', NULL FROM generate_series(1, 5) g;
+SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_fn_v') r;
+CREATE OR REPLACE FUNCTION inc_twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 3';
+UPDATE inc_docs SET other = '{"b": 2}' WHERE id = 1;
+SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_fn_v') r;
+SELECT inc_diff('inc_fn_v') AS differences;
+
 -- The strategy changed away from incremental: the definition forgets its capture; delete too.
 SELECT r->>'status' AS status FROM matviews.alter('inc_distinct', refresh_strategy => 'concurrent') r;
 SELECT inc_snapshot IS NULL AS no_snapshot, inc_relids IS NULL AS no_tables
@@ -287,9 +314,11 @@ SELECT r->>'status' AS status FROM matviews.alter('inc_distinct', refresh_strate
 SELECT r->'response'->>'fallback' AS fallback FROM matviews.refresh('inc_distinct') r;
 
 SELECT matviews.delete(name)->>'status' AS status
-FROM unnest('{inc_typed_v,inc_one_part,inc_by_region,inc_nokey,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name;
+FROM unnest('{inc_big_v,inc_fn_v,inc_typed_v,inc_one_part,inc_by_region,inc_nokey,inc_left,inc_union,inc_distinct,inc_self,inc_through_view,inc_partitioned,inc_left_key,inc_right_group}'::text[]) name;
 DROP MATERIALIZED VIEW inc_other, inc_plain;
 DROP VIEW inc_barrier, inc_someone_elses;
+DROP TABLE inc_big, inc_docs;
+DROP FUNCTION inc_twice(int);
 DROP TABLE inc_row, inc_orders, inc_custs, inc_emp, inc_part, inc_typed, inc_cast_log, inc_secret, inc_rls CASCADE;
 DROP CAST (inc_mood AS json);
 DROP FUNCTION inc_mood_json(inc_mood);

@@ -353,6 +353,12 @@ SELECT r->>'status' AS status FROM matviews.refresh('mv_remote_ext') r;
 SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message,
        r->'error'->>'hint' AS hint
 FROM matviews.watch('mv_remote_ext') r;
+-- Nor refreshed incrementally (0A000): its rows come over dblink. explain says so ahead of time.
+CREATE UNIQUE INDEX mv_remote_ext_n ON mv_remote_ext (n);
+SELECT r->>'status' AS status, r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message,
+       r->'error'->>'hint' AS hint
+FROM matviews.alter('mv_remote_ext', refresh_strategy => 'incremental') r;
+SELECT matviews.explain('mv_remote_ext')->'strategies'->'incremental' AS incremental;
 SELECT r->>'status' AS status FROM matviews.delete('mv_remote_ext') r;
 
 -- Cleanup: the servers, the second database, then the role.

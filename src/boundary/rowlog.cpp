@@ -15,7 +15,7 @@ namespace {
 
 struct ColumnOut {
     bool skip;  // dropped
-    int kind;   // 0 text output, 1 jsonb, 2 json
+    int kind;   // 0 output text, 1 jsonb
     FmgrInfo out;
     JsonbValue key;
 };
@@ -47,8 +47,9 @@ std::vector<Param> transition_rows(void* trigger_data, bool old_rows, int rows_p
             Form_pg_attribute a = TupleDescAttr(desc, i);
             cols[i].skip = a->attisdropped;
             if (a->attisdropped) continue;
-            Oid base = getBaseType(a->atttypid);
-            cols[i].kind = base == JSONBOID ? 1 : base == JSONOID ? 2 : 0;
+            // jsonb keeps its JSON; everything else (json too: not every json text is valid
+            // jsonb) is its output text.
+            cols[i].kind = getBaseType(a->atttypid) == JSONBOID ? 1 : 0;
             Oid fn;
             bool varlena;
             getTypeOutputInfo(a->atttypid, &fn, &varlena);
@@ -70,7 +71,8 @@ std::vector<Param> transition_rows(void* trigger_data, bool old_rows, int rows_p
             JsonbParseState* st = nullptr;
             pushJsonbValue(&st, WJB_BEGIN_ARRAY, nullptr);
             int rows = 0;
-            while (rows < rows_per_chunk &&
+            size_t bytes = 0;  // kept far below jsonb's 256 MB limit per chunk
+            while (rows < rows_per_chunk && bytes < (32u << 20) &&
                    (more = tuplestore_gettupleslot(store, true, false, slot))) {
                 CHECK_FOR_INTERRUPTS();
                 slot_getallattrs(slot);
@@ -86,15 +88,13 @@ std::vector<Param> transition_rows(void* trigger_data, bool old_rows, int rows_p
                     }
                     Datum v = slot->tts_values[i];
                     if (cols[i].kind == 0) {
-                        push_string(&st, OutputFunctionCall(&cols[i].out, v), WJB_VALUE);
+                        char* text = OutputFunctionCall(&cols[i].out, v);
+                        bytes += strlen(text);
+                        push_string(&st, text, WJB_VALUE);
                         continue;
                     }
-                    // json(b) columns keep their JSON (a json text is parsed, as jsonb stores it).
-                    Jsonb* j =
-                        cols[i].kind == 1
-                            ? DatumGetJsonbP(v)
-                            : DatumGetJsonbP(DirectFunctionCall1(
-                                  jsonb_in, CStringGetDatum(OutputFunctionCall(&cols[i].out, v))));
+                    Jsonb* j = DatumGetJsonbP(v);
+                    bytes += VARSIZE(j);
                     JsonbValue bin;
                     bin.type = jbvBinary;
                     bin.val.binary.data = &j->root;
@@ -113,6 +113,9 @@ std::vector<Param> transition_rows(void* trigger_data, bool old_rows, int rows_p
                 }
                 out[made++] = JsonbPGetDatum(JsonbValueToJsonb(arr));
             }
+            // The slot may own a tuple read back from a spilled tuplestore, allocated in rows_cx:
+            // release it before the context goes.
+            ExecClearTuple(slot);
             MemoryContextReset(rows_cx);
             (void)old;
         }

@@ -1,6 +1,6 @@
 // The capture's conversion of a statement's transition rows to jsonb, in C, with no SQL and no
 // cast: each column is its type's output text (what pg_dump writes, read back exactly by the
-// type's input function), or the JSON itself for json and jsonb columns; NULL is JSON null. The
+// type's input function), or the JSON itself for a jsonb column; NULL is JSON null. The
 // keys are the column names, so rows logged by a partition (whose columns may sit in another
 // order) read back as the partitioned table's. A type's output function is C code a superuser
 // installed; a user-defined cast to json, which to_jsonb would call, is never looked up.

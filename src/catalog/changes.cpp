@@ -47,6 +47,7 @@ void Store::capture_statement(void* trigger_data) {
             guc.set("DateStyle", "ISO, YMD");
             guc.set("bytea_output", "hex");
             guc.set("lc_monetary", "C");
+            guc.set("search_path", pg::kPinnedSearchPath);  // regclass and friends qualified
         }
         olds = pg::transition_rows(td, true, kRowsPerLogRow);
         news = pg::transition_rows(td, false, kRowsPerLogRow);
@@ -86,11 +87,13 @@ void Store::require_trigger_privilege(const std::vector<Oid>& tables, Oid owner,
                           pg::quote_ident(owner_name)));
 }
 
-std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables) {
+std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables, Oid owner) {
     // Each table's four triggers must be exactly matviews' own: AFTER ... FOR EACH STATEMENT of
-    // one event, with its transition tables, no WHEN condition or column list, enabled (origin or
-    // always). A missing one is put back (and the refresh is a full one); one of that name that
-    // is not like this would silently capture nothing, so it is an error.
+    // one event, with its transition tables, no WHEN condition or column list, enabled (always;
+    // or origin on a table the view's owner does not own, which it may not change). A missing
+    // one is put back, and one of the owner's tables left at origin is made always (and the
+    // refresh is a full one); one of that name that is not like this would silently capture
+    // nothing, so it is an error.
     AsExtensionOwner as;
     auto r = spi_.exec(R"SQL(
         WITH want(name, type, oldt, newt) AS (VALUES
@@ -98,7 +101,10 @@ std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables) {
             ('matviews_capture_upd', 16, 'mv_old', 'mv_new'),
             ('matviews_capture_del', 8, 'mv_old', NULL),
             ('matviews_capture_trunc', 32, NULL, NULL))
-        SELECT t.relid, g.oid IS NULL, w.name::pg_catalog.text,
+        SELECT t.relid, g.oid IS NULL
+                        OR (g.tgenabled OPERATOR(pg_catalog.=) 'O'
+                            AND c.relowner OPERATOR(pg_catalog.=) $2),
+               w.name::pg_catalog.text,
                pg_catalog.format('%I.%I', n.nspname, c.relname), g.tgenabled::pg_catalog.text
         FROM pg_catalog.unnest($1::pg_catalog.oid[]) t(relid)
         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
@@ -107,6 +113,7 @@ std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables) {
         LEFT JOIN pg_catalog.pg_trigger g
                ON g.tgrelid OPERATOR(pg_catalog.=) t.relid AND g.tgname OPERATOR(pg_catalog.=) w.name
         WHERE g.oid IS NULL
+           OR (g.tgenabled OPERATOR(pg_catalog.=) 'O' AND c.relowner OPERATOR(pg_catalog.=) $2)
            OR g.tgfoid OPERATOR(pg_catalog.<>) 'matviews._capture()'::pg_catalog.regprocedure
            OR g.tgtype OPERATOR(pg_catalog.<>) w.type OR g.tgqual IS NOT NULL
            OR g.tgenabled OPERATOR(pg_catalog.<>) ALL ('{O,A}'::pg_catalog."char"[])
@@ -114,7 +121,7 @@ std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables) {
            OR COALESCE(pg_catalog.array_length(g.tgattr::pg_catalog.int2[], 1), 0) OPERATOR(pg_catalog.>) 0
         ORDER BY 1, 3
     )SQL",
-                       {pg::Param::oid_array(tables)});
+                       {pg::Param::oid_array(tables), pg::Param::oid(owner)});
     std::vector<Oid> out;
     for (const auto& row : r.rows) {
         if (!row[1].as_bool()) {
@@ -126,7 +133,7 @@ std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables) {
                                    "the table would be missed."
                                  : "It is not the AFTER ... FOR EACH STATEMENT trigger with "
                                    "transition tables matviews creates under that name.")
-                .hint(disabled ? fmt::format("ALTER TABLE {} ENABLE TRIGGER {};",
+                .hint(disabled ? fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {};",
                                              row[3].as_string(), row[2].as_string())
                                : fmt::format("DROP TRIGGER {} ON {}; matviews then creates its "
                                              "own at the next refresh.",
@@ -138,10 +145,12 @@ std::vector<Oid> Store::tables_missing_capture(const std::vector<Oid>& tables) {
     return out;
 }
 
-std::string Store::capture_shape(Oid view, const std::vector<Oid>& tables, uint64_t query) {
+std::string Store::capture_shape(Oid view, const std::vector<Oid>& tables, uint64_t query,
+                                 const std::vector<Oid>& functions) {
     // Every column's number, name, type and catalog row version (xmin: any ALTER of it, even
     // undone, makes a new one) and every capture trigger's OID and row version (dropped and
-    // re-created, disabled and enabled again), with the view and the rewritten query.
+    // re-created, disabled and enabled again), with the view, the rewritten query, and the
+    // catalog row version of every function it calls (CREATE OR REPLACE keeps the OID).
     AsExtensionOwner as;
     return spi_
         .scalar(R"SQL(
@@ -152,6 +161,10 @@ std::string Store::capture_shape(Oid view, const std::vector<Oid>& tables, uint6
                          WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()),
             'view', $1,
             'query', $3,
+            'functions', (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(':', p.oid, p.xmin), ','
+                                                       ORDER BY p.oid)
+                          FROM pg_catalog.pg_proc p
+                          WHERE p.oid OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.oid[])),
             'tables', (SELECT pg_catalog.jsonb_object_agg(a.attrelid::pg_catalog.text, a.cols)
                        FROM (SELECT t.relid AS attrelid,
                                     (SELECT pg_catalog.string_agg(
@@ -175,7 +188,7 @@ std::string Store::capture_shape(Oid view, const std::vector<Oid>& tables, uint6
         )::pg_catalog.text
     )SQL",
                 {pg::Param::oid(view), pg::Param::oid_array(tables),
-                 pg::Param::text(std::to_string(query))})
+                 pg::Param::text(std::to_string(query)), pg::Param::oid_array(functions)})
         .as_string();
 }
 

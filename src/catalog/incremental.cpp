@@ -162,6 +162,7 @@ struct Checker {
 struct ExprScan {
     Oid mutable_fn = InvalidOid;
     int system_attno = 0;
+    std::vector<Oid>* functions = nullptr;  // every function the query calls
 };
 
 extern "C" bool not_immutable(Oid fn, void*) {
@@ -180,17 +181,16 @@ extern "C" bool expr_scan_walker(Node* node, void* ctx) {
     if (IsA(node, Query))
         return query_tree_walker(reinterpret_cast<Query*>(node), as_walker(expr_scan_walker), ctx,
                                  0);
-    if (scan->mutable_fn == InvalidOid) {
+    {
         // check_functions_in_node reports whether the callback said yes; find which function.
-        struct Found {
-            Oid fn = InvalidOid;
-        } found;
         auto cb = [](Oid fn, void* c) -> bool {
+            auto* sc = static_cast<ExprScan*>(c);
+            sc->functions->push_back(fn);
             if (func_volatile(fn) == PROVOLATILE_IMMUTABLE) return false;
-            static_cast<Found*>(c)->fn = fn;
-            return true;
+            sc->mutable_fn = fn;
+            return false;
         };
-        if (check_functions_in_node(node, cb, &found)) scan->mutable_fn = found.fn;
+        check_functions_in_node(node, cb, scan);
     }
     return expression_tree_walker(node, as_walker(expr_scan_walker), ctx);
 }
@@ -200,6 +200,7 @@ struct Analyzer {
     Checker check;
     std::vector<Query*> branches;
     Oid owner = InvalidOid;  // the role the derivation runs as
+    std::string json_column;
 
     size_t source_of(Oid relid, bool inh) {
         for (size_t i = 0; i < out->sources.size(); i++)
@@ -268,6 +269,25 @@ struct Analyzer {
         if (pg::call([&] { return check_enable_rls(rte->relid, owner, true); }) == RLS_ENABLED ||
             rte->securityQuals != NIL)
             check.add(fmt::format("row-level security on {}", name));
+        // A json column is logged as its text: the query must not read it (its value would be
+        // the text, not the document), while a table's other json columns may be anything.
+        pg::call([&] {
+            Relation rel = table_open(rte->relid, NoLock);
+            TupleDesc desc = RelationGetDescr(rel);
+            bool whole = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, rte->selectedCols);
+            for (int i = 0; i < desc->natts; i++) {
+                Form_pg_attribute att = TupleDescAttr(desc, i);
+                if (att->attisdropped || getBaseType(att->atttypid) != JSONOID) continue;
+                if (whole || bms_is_member(att->attnum - FirstLowInvalidHeapAttributeNumber,
+                                           rte->selectedCols))
+                    json_column = NameStr(att->attname);
+            }
+            table_close(rel, NoLock);
+        });
+        if (!json_column.empty()) {
+            check.add(fmt::format("json column {} of {} (use jsonb)", json_column, name));
+            json_column.clear();
+        }
         size_t s = source_of(rte->relid, rte->inh);
         out->sources[s].occurrences++;
         out->occurrences.push_back({branch, (*ordinal)++, s});
@@ -418,6 +438,7 @@ struct Analyzer {
             top_branch(q);
         }
         ExprScan scan;
+        scan.functions = &out->functions;
         query_tree_walker(q, as_walker(expr_scan_walker), &scan, 0);
         if (scan.mutable_fn != InvalidOid)
             check.add(

@@ -56,7 +56,8 @@ struct IncAnalysis {
     std::vector<IncSource> sources;
     std::vector<IncOccurrence> occurrences;
     int branches = 1;
-    uint64_t fingerprint = 0;  // of the rewritten query: part of the capture's shape
+    uint64_t fingerprint = 0;    // of the rewritten query: part of the capture's shape
+    std::vector<Oid> functions;  // every function it calls: a redefinition changes the shape
     bool possible() const { return reasons.empty(); }
 
     // PostgreSQL's rewritten query (palloc'd in the transaction's memory): the derivation's input.

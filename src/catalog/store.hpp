@@ -319,11 +319,12 @@ class Store {
                                    const std::string& owner_name);
     // The view's tables that lack one of the capture triggers; 55000 for a trigger of that name
     // that would not capture (disabled, or not matviews' own definition).
-    std::vector<Oid> tables_missing_capture(const std::vector<Oid>& tables);
+    std::vector<Oid> tables_missing_capture(const std::vector<Oid>& tables, Oid owner);
     // What the capture looks like now: this cluster and database, the view, and every captured
     // table with its columns (jsonb text). Any difference from the recorded one means the log
     // cannot be trusted.
-    std::string capture_shape(Oid view, const std::vector<Oid>& tables, uint64_t query);
+    std::string capture_shape(Oid view, const std::vector<Oid>& tables, uint64_t query,
+                              const std::vector<Oid>& functions);
     // inc_snapshot and inc_state (text) of a definition, under the view's lock.
     std::pair<std::optional<std::string>, std::optional<std::string>> incremental_state(int64_t id);
     // Changes to `tables` committed after `since` and visible now, by source (source_of[i] is

@@ -201,10 +201,15 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
             bool allowed = false;
             std::string table;
             Oid table_owner = InvalidOid;
+            bool always = false;
             {
                 AsExtensionOwner as;
                 auto r = spi_.exec(
                     fmt::format("SELECT (SELECT t.tgfoid OPERATOR(pg_catalog.=) {} "
+                                "FROM pg_catalog.pg_trigger t "
+                                "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
+                                "AND t.tgname OPERATOR(pg_catalog.=) $2), "
+                                "(SELECT t.tgenabled OPERATOR(pg_catalog.=) 'A' "
                                 "FROM pg_catalog.pg_trigger t "
                                 "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 "
                                 "AND t.tgname OPERATOR(pg_catalog.=) $2), "
@@ -217,9 +222,10 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
                     {pg::Param::oid(relid), pg::Param::text(spec.name), pg::Param::oid(owner)});
                 if (r.empty()) break;
                 if (!r.first()[0].is_null()) ours = r.first()[0].as_bool();
-                allowed = r.first()[1].as_bool();
-                table = r.first()[2].as_string();
-                table_owner = static_cast<Oid>(r.first()[3].as_int());
+                always = !r.first()[1].is_null() && r.first()[1].as_bool();
+                allowed = r.first()[2].as_bool();
+                table = r.first()[3].as_string();
+                table_owner = static_cast<Oid>(r.first()[4].as_int());
             }
             // The owner's TRIGGER privilege counts even when the trigger is there already
             // (another view put it on): it is the owner's trigger on the table.
@@ -231,7 +237,18 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
                                         owner_name))
                     .hint(fmt::format("GRANT TRIGGER ON {} TO {}; (by the table's owner)", table,
                                       pg::quote_ident(owner_name)));
-            if (ours && *ours) continue;
+            // A capture fires for replicated writes too (session_replication_role = replica)
+            // when the view's owner owns the table and so may say so (ENABLE ALWAYS); matviews
+            // never runs DDL as another table owner on the view owner's behalf.
+            const bool make_always = capture && table_owner == owner && !always;
+            if (ours && *ours) {
+                if (make_always) {
+                    pg::RoleScope as_owner(owner, true);
+                    spi_.exec(
+                        fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", table, spec.name));
+                }
+                continue;
+            }
             if (ours)
                 throw Error(
                     sqlstate::duplicate_object,
@@ -250,11 +267,8 @@ int Store::install_triggers(const std::vector<std::pair<Oid, std::string>>& tabl
                                 spec.name, spec.events, table, spec.referencing,
                                 capture ? "matviews._capture()" : "matviews._on_change()"));
             }
-            if (capture) {
-                // A capture fires for replicated writes too (session_replication_role =
-                // replica, logical replication's apply): a missed one would leave the view
-                // wrong. Only the table's owner may say so, for matviews' own trigger only.
-                pg::RoleScope as_table_owner(table_owner, true);
+            if (make_always) {
+                pg::RoleScope as_owner(owner, true);
                 spi_.exec(fmt::format("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}", table, spec.name));
             }
             created++;

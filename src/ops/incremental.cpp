@@ -109,14 +109,14 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
     ctx.store.require_trigger_privilege(c.tables, rel.owner, rel.owner_name);
 
     std::string fallback;
-    std::vector<Oid> missing = ctx.store.tables_missing_capture(c.tables);
+    std::vector<Oid> missing = ctx.store.tables_missing_capture(c.tables, rel.owner);
     if (!missing.empty()) {
         ctx.store.install_capture_triggers(missing, rel.owner, rel.owner_name);
         fallback =
             "capture was missing on a base table (a new partition or child, or a dropped "
             "trigger)";
     }
-    std::string shape = ctx.store.capture_shape(rel.oid, c.tables, a.fingerprint);
+    std::string shape = ctx.store.capture_shape(rel.oid, c.tables, a.fingerprint, a.functions);
     Json inc = Json::object();
     std::string snapshot;
     {
@@ -127,7 +127,9 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
             if (!since)
                 fallback = "first refresh";
             else if (!state || *state != shape)
-                fallback = "DDL on a base table, or the view or a table was replaced (or restored)";
+                fallback =
+                    "DDL on a base table or a function the query calls, or the view or a table was "
+                    "replaced (or restored)";
             else if (!rel.populated)
                 fallback = "the view is not populated";
         }
