@@ -579,6 +579,9 @@ PROFILE_CLASSES = [
     ("recompute", re.compile(r"^SELECT q\.\* FROM \(")),
     ("current view rows", re.compile(r"^SELECT m\.ctid, m\.\* FROM")),
     ("prune change log", re.compile(r"DELETE FROM matviews\.changes", re.S)),
+    # A fallback's REFRESH: its own query (logged with the REFRESH's text) and the statements
+    # REFRESH ... CONCURRENTLY runs to diff and merge (on its pg_temp_N_M tables, newdata).
+    ("full refresh (fallback)", re.compile(r"^REFRESH MATERIALIZED VIEW|pg_temp_\d+_\d+|\bnewdata\b")),
 ]
 
 
@@ -1521,7 +1524,7 @@ def report(env, p6res, p5res, p7res, logi):
                 "Plans with actual rows: `bench/results/incremental_plans.txt`."
             )
             add("")
-            classes = ["read changes", "derive keys", "recompute", "current view rows", "prune change log", "bookkeeping (other SQL)"]
+            classes = ["read changes", "derive keys", "recompute", "current view rows", "prune change log", "full refresh (fallback)", "bookkeeping (other SQL)"]
             add("| view | change | keys | path | duration_ms | " + " | ".join(classes) + " | rest |")
             add("| --- | --- | ---: | --- | ---: |" + " ---: |" * (len(classes) + 1))
             for pr in p6res["profiles"]:

@@ -680,11 +680,16 @@ IncAnalysis analyze(pg::Spi& spi, Query* q, Oid relid, Oid owner) {
 
 // --- the derivation's tree surgery ---
 
+// Other changed occurrences in one term beyond which a term is not split further (2^n terms).
+constexpr int kMaxSplit = 3;
+
 struct Surgery {
     const IncAnalysis* a;
     const std::vector<bool>* changed;
-    int target;   // the ordinal of the occurrence replaced by its changed rows
-    int ordinal;  // walk counter
+    int target;       // the ordinal of the occurrence replaced by its changed rows
+    int ordinal;      // walk counter
+    int variant = 0;  // bit i set: the i-th other changed occurrence reads its deleted rows
+    int others = 0;   // other changed occurrences met
     // Every LEFT/RIGHT join met, with its query level, in walk order (before any is made inner).
     struct OuterJoin {
         Query* level;
@@ -725,9 +730,11 @@ Query* parse_subquery(const std::string& sql, int nparams) {
     });
 }
 
-void replace_relation(RangeTblEntry* rte, size_t source, bool delta, int nparams) {
-    // The occurrence becomes a subquery: the changed rows (delta), or the current rows plus the
-    // deleted old ones.
+enum class Replace { changed, deleted, current_and_deleted };
+
+void replace_relation(RangeTblEntry* rte, size_t source, Replace what, int nparams) {
+    // The occurrence becomes a subquery: its changed rows (old and new), its deleted old rows,
+    // or (past kMaxSplit other changed occurrences) its current rows plus the deleted ones.
     std::vector<std::string> names;
     std::string table = relation_quoted(rte->relid);
     Relation rel = pg::call([&] { return table_open(rte->relid, NoLock); });
@@ -737,12 +744,13 @@ void replace_relation(RangeTblEntry* rte, size_t source, bool delta, int nparams
     pg::call([&] { table_close(rel, NoLock); });
     int all = static_cast<int>(2 * source + 1), old = all + 1;
     std::string sql =
-        delta ? fmt::format("SELECT {} FROM pg_catalog.jsonb_populate_recordset(NULL::{}, ${}) r",
-                            changed_cols, table, all)
-              : fmt::format(
-                    "SELECT {} FROM {}{} t UNION ALL SELECT {} FROM "
-                    "pg_catalog.jsonb_populate_recordset(NULL::{}, ${}) r",
-                    current_cols, rte->inh ? "" : "ONLY ", table, changed_cols, table, old);
+        what != Replace::current_and_deleted
+            ? fmt::format("SELECT {} FROM pg_catalog.jsonb_populate_recordset(NULL::{}, ${}) r",
+                          changed_cols, table, what == Replace::changed ? all : old)
+            : fmt::format(
+                  "SELECT {} FROM {}{} t UNION ALL SELECT {} FROM "
+                  "pg_catalog.jsonb_populate_recordset(NULL::{}, ${}) r",
+                  current_cols, rte->inh ? "" : "ONLY ", table, changed_cols, table, old);
     Query* sub = parse_subquery(sql, nparams);
     pg::call([&] {
         List* colnames = NIL;
@@ -841,10 +849,18 @@ bool walk_copy(Surgery& s, Query* q, Node* node, int nparams) {
         if (s.a->sources[i].relid == rte->relid) source = i;
     if (source == s.a->sources.size()) return false;
     if (ordinal == s.target) {
-        replace_relation(rte, source, true, nparams);
+        replace_relation(rte, source, Replace::changed, nparams);
         return true;
     }
-    if ((*s.changed)[source]) replace_relation(rte, source, false, nparams);
+    if (!(*s.changed)[source]) return false;
+    // Another changed occurrence reads its current rows plus its deleted old ones. Each result
+    // row uses one row of it, from one or the other: the term splits in two, one with the table
+    // itself (its indexes drive the join) and one with the deleted rows only.
+    int bit = s.others++;
+    if (bit >= kMaxSplit)
+        replace_relation(rte, source, Replace::current_and_deleted, nparams);
+    else if (s.variant & (1 << bit))
+        replace_relation(rte, source, Replace::deleted, nparams);
     return false;
 }
 
@@ -910,15 +926,19 @@ std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& chang
     pg::GucScope guc;
     guc.set("search_path", "");  // ruleutils then qualifies every name it prints
     std::vector<Query*> branches = top_branches(q);
-    int outer = 0;  // the outer joins the last term's walk met
-    auto term = [&](const IncOccurrence& o, int null_join) -> std::optional<std::string> {
+    int outer = 0;   // the outer joins the last term's walk met
+    int others = 0;  // the other changed occurrences the last term's walk met
+    auto term = [&](const IncOccurrence& o, int null_join,
+                    int variant) -> std::optional<std::string> {
         // The occurrence's term; with null_join >= 0, the same rows as if that outer join had
         // found no match: a row whose match comes or goes changes its null-extended row, whose
         // key may differ (a key column from the nullable side is NULL, or COALESCEd).
         Query* copy = pg::call([&] { return copy_node(branches[o.branch]); });
         Surgery s{&a, &changed, o.ordinal, 0};
+        s.variant = variant;
         if (!walk_query(s, copy, nparams)) return std::nullopt;
         outer = static_cast<int>(s.outer_joins.size());
+        others = std::min(s.others, kMaxSplit);
         if (null_join >= outer) return std::nullopt;
         List* before = nullptr;
         if (null_join >= 0) {
@@ -961,12 +981,13 @@ std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& chang
     };
     for (const auto& o : a.occurrences) {
         if (!changed[o.source]) continue;
-        auto plain = term(o, -1);
+        auto plain = term(o, -1, 0);
         if (!plain) continue;
         terms.push_back(*plain);
-        int joins = outer;
-        for (int k = 0; k < joins; k++)
-            if (auto t = term(o, k)) terms.push_back(*t);
+        const int joins = outer, split = others;
+        for (int variant = 0; variant < (1 << split); variant++)
+            for (int k = variant == 0 ? 0 : -1; k < joins; k++)
+                if (auto t = term(o, k, variant)) terms.push_back(*t);
     }
     std::string cols, casts, aggs;
     for (size_t j = 0; j < a.key.size(); j++) {
