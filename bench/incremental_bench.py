@@ -639,11 +639,13 @@ def profile_one(sc, pattern, k, analyze):
     cur.execute("CHECKPOINT")
     conn.notices = []
     wall, resp = refresh(cur, sc.view, timeout_s=INC_TIMEOUT_S)
+    notices = list(conn.notices)  # this refresh's only (a cancelled statement logs no plan)
     if resp.get("timeout"):
-        # The log still holds the change: a full refresh takes it in (and the view stays right).
+        # The log still holds the change: after a swap the next incremental refresh is a full one
+        # that takes it in.
+        cur.execute("SET auto_explain.log_min_duration = -1")
         refresh(cur, sc.view, "swap")
         refresh(cur, sc.view)
-    notices = list(conn.notices)
     conn.close()
     return changed, wall, resp, parse_profile(notices)
 
@@ -1534,7 +1536,10 @@ def report(env, p6res, p5res, p7res, logi):
                     cells.append(f"{a['exec_ms']:.2f} + {a['plan_ms']:.2f}" if a else "-")
                 add(
                     f"| {pr['view']} | {pr['pattern']} {pr['changed_rows']:,} rows | {pr['keys'] if pr['keys'] is not None else '-'} | "
-                    f"{pr['path'][:60]} | {pr['duration_ms']:.2f} | " + " | ".join(cells) + f" | {pr['rest_ms']:.2f} |"
+                    f"{pr['path'][:60]} | "
+                    + (f"{pr['duration_ms']:.2f}" if pr["duration_ms"] == pr["duration_ms"] else f"> {INC_TIMEOUT_S * 1000:,}")
+                    + " | " + " | ".join(cells) + " | "
+                    + (f"{pr['rest_ms']:.2f}" if pr["rest_ms"] == pr["rest_ms"] else "-") + " |"
                 )
             add("")
     if p5res:
@@ -1676,7 +1681,7 @@ def plot(p6res, path):
         log("plot skipped: python3-matplotlib is not installed")
         return None
     kinds = [k for k in VIEWS if any(e["kind"] == k for e in p6res["results"])]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(6.2 * len(kinds), 4.8), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6.6 * len(kinds), 6.4), constrained_layout=True, squeeze=False)
     colors = {"incremental": "tab:green", "regular": "tab:blue", "concurrent": "tab:red", "swap": "tab:orange"}
     for ax, kind in zip(axes[0], kinds):
         for e in p6res["results"]:
@@ -1695,10 +1700,11 @@ def plot(p6res, path):
                     if fb:
                         ax.plot([p[0] for p in fb], [p[1] for p in fb], linestyle="none", marker="x", markersize=9, color=colors[st],
                                 label=f"incremental fell back to a full refresh, {sz}")
-                    to = [x for x, c in zip(xs, rand) if not c["summary"]["n_incremental"] and c["summary"]["n_timeout"]]
+                    to = [x for x, c in zip(xs, rand) if c["summary"]["n_timeout"]]
                     if to:
                         ax.plot(to, [INC_TIMEOUT_S * 1000.0] * len(to), linestyle="none", marker="^", markersize=9,
-                                markerfacecolor="none", color=colors[st], label=f"incremental timed out (> {INC_TIMEOUT_S} s), {sz}")
+                                markerfacecolor="none", color=colors[st],
+                                label=f"incremental timed out (> {INC_TIMEOUT_S} s) in some or all repetitions, {sz}")
                     cl = [c for c in e["changes"] if c["pattern"] == "clustered" and c["summary"]["n_incremental"]]
                     if cl:
                         ax.plot([c["summary"]["changed_rows"] for c in cl], [c["summary"]["incremental_wall"] for c in cl],
@@ -1712,7 +1718,7 @@ def plot(p6res, path):
         ax.axhline(TARGETS["one_row_ms"], color="grey", linewidth=0.8, linestyle=":")
         ax.set_title("GROUP BY view, 10,000 groups" if kind == "groupby" else "notification-preferences join view", fontsize=10)
         ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     sizes = (f"solid {max(SIZES):,} base rows, dashed {min(SIZES):,}" if len(SIZES) > 1 else f"{max(SIZES):,} base rows")
     fig.suptitle(f"Refresh time against changed rows: {sizes} ({os.cpu_count()} CPUs)", fontsize=11)
     fig.savefig(path, dpi=110)
@@ -1816,4 +1822,12 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--replot":
+        # Redraw the P6 plot from a saved incremental_latest.json (sizes and reps from the file).
+        with open(sys.argv[2]) as f:
+            saved = json.load(f)["p6"]
+        SIZES[:] = sorted({e["n"] for e in saved["results"]})
+        REPS = max(len(c["reps"]) for e in saved["results"] for c in e["changes"])
+        print(plot(saved, sys.argv[3]))
+    else:
+        main()

@@ -680,16 +680,19 @@ IncAnalysis analyze(pg::Spi& spi, Query* q, Oid relid, Oid owner) {
 
 // --- the derivation's tree surgery ---
 
-// Other changed occurrences in one term beyond which a term is not split further (2^n terms).
+// Other changed occurrences in one term beyond which a term is not split further (2^n terms),
+// and the changed rows of the replaced occurrence beyond which it is not split at all.
 constexpr int kMaxSplit = 3;
+constexpr int64_t kMaxSplitRows = 1000;
 
 struct Surgery {
     const IncAnalysis* a;
     const std::vector<bool>* changed;
-    int target;       // the ordinal of the occurrence replaced by its changed rows
-    int ordinal;      // walk counter
-    int variant = 0;  // bit i set: the i-th other changed occurrence reads its deleted rows
-    int others = 0;   // other changed occurrences met
+    int target;         // the ordinal of the occurrence replaced by its changed rows
+    int ordinal;        // walk counter
+    bool split = true;  // split other changed occurrences (else: current plus deleted rows)
+    int variant = 0;    // bit i set: the i-th other changed occurrence reads its deleted rows
+    int others = 0;     // other changed occurrences met
     // Every LEFT/RIGHT join met, with its query level, in walk order (before any is made inner).
     struct OuterJoin {
         Query* level;
@@ -857,7 +860,7 @@ bool walk_copy(Surgery& s, Query* q, Node* node, int nparams) {
     // row uses one row of it, from one or the other: the term splits in two, one with the table
     // itself (its indexes drive the join) and one with the deleted rows only.
     int bit = s.others++;
-    if (bit >= kMaxSplit)
+    if (!s.split || bit >= kMaxSplit)
         replace_relation(rte, source, Replace::current_and_deleted, nparams);
     else if (s.variant & (1 << bit))
         replace_relation(rte, source, Replace::deleted, nparams);
@@ -917,7 +920,8 @@ IncAnalysis analyze_incremental_sql(pg::Spi& spi, const std::string& sql) {
     return analyze(spi, q, InvalidOid, GetUserId());
 }
 
-std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& changed) {
+std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& changed,
+                            const std::vector<int64_t>& rows) {
     // One term per occurrence of a changed table, each deparsed from a copy of its branch with
     // that occurrence replaced, projected on the key before grouping.
     Query* q = static_cast<Query*>(a.query);
@@ -935,6 +939,10 @@ std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& chang
         // key may differ (a key column from the nullable side is NULL, or COALESCEd).
         Query* copy = pg::call([&] { return copy_node(branches[o.branch]); });
         Surgery s{&a, &changed, o.ordinal, 0};
+        // Few changed rows: index-driven joins with the other changed tables themselves (the
+        // split). Many: one hash join with their current plus deleted rows (the planner takes
+        // a function scan for 100 rows, and nested loops over thousands would be quadratic).
+        s.split = rows[o.source] <= kMaxSplitRows;
         s.variant = variant;
         if (!walk_query(s, copy, nparams)) return std::nullopt;
         outer = static_cast<int>(s.outer_joins.size());

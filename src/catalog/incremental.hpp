@@ -74,7 +74,9 @@ IncAnalysis analyze_incremental_sql(pg::Spi& spi, const std::string& sql);
 // changes. Parameters: for source i (0-based), $(2i+1) its changed rows, old and new, and $(2i+2)
 // its old rows only, each a jsonb array of row objects. One row: the number of distinct keys,
 // then for each key column an array of its non-null values and whether a null was seen.
-std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& changed);
+// rows[i]: source i's changed rows (old and new), which choose the shape of its terms.
+std::string derive_keys_sql(const IncAnalysis& a, const std::vector<bool>& changed,
+                            const std::vector<int64_t>& rows);
 
 // The view's rows for the affected keys, recomputed from its query (new) and as the view has
 // them, with their ctid first (old). Parameters: for key column j (0-based), $(2j+1) the values

@@ -143,6 +143,7 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
                 fallback = fmt::format("the captured changes are too large ({} MB)", bytes >> 20);
         }
         std::vector<bool> changed(a.sources.size(), false);
+        std::vector<int64_t> changed_rows(a.sources.size(), 0);
         std::vector<pg::Param> rows(2 * a.sources.size(), pg::Param::null(JSONBOID));
         int64_t nchanges = 0;
         if (fallback.empty()) {
@@ -152,6 +153,7 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
                 if (changes->as_bool(r, 3))
                     fallback = fmt::format("TRUNCATE on {}", a.sources[s].quoted);
                 nchanges += changes->as_int(r, 4);
+                changed_rows[s] += changes->as_int(r, 4);
                 if (changes->is_null(r, 1)) continue;
                 changed[s] = true;
                 rows[2 * s] = changes->param(r, 1);
@@ -166,8 +168,8 @@ void incremental_refresh(Context& ctx, const catalog::RelationInfo& rel,
             auto unreadable = pg::in_subtransaction([&] {
                 pg::GucScope guc;
                 guc.set("lc_monetary", "C");  // as the capture wrote money
-                derived.emplace(
-                    ctx.store.owner_rows(catalog::derive_keys_sql(a, changed), rows, rel.owner));
+                derived.emplace(ctx.store.owner_rows(
+                    catalog::derive_keys_sql(a, changed, changed_rows), rows, rel.owner));
             });
             if (unreadable) {
                 if (pg::is_cancel(*unreadable)) throw Error(*unreadable);
