@@ -49,6 +49,9 @@ FROM unnest(ARRAY[
   'SELECT s.cust FROM (SELECT cust, count(*) FROM inc_orders GROUP BY cust) s',
   'SELECT x FROM inc_rows() x',
   'SELECT o.id FROM inc_orders o LEFT JOIN inc_custs c ON c.id = o.cust WHERE c.id IS NULL',
+  'SELECT id FROM inc_orders UNION ALL SELECT id FROM inc_custs ORDER BY 1',
+  'SELECT s.cust FROM (SELECT DISTINCT cust FROM inc_orders) s',
+  'SELECT x.a FROM XMLTABLE(''/r'' PASSING (''<r a="1"/>''::xml) COLUMNS a int PATH ''@a'') x',
   'SELECT id FROM inc_orders'
 ]) q;
 
