@@ -30,6 +30,15 @@ class PgError : public Error {
 
 namespace pg {
 
+// PostgreSQL's tree walkers (query_tree_walker, expression_tree_walker) take a callback declared
+// without parameters; the cast goes through void (*)(void), which is how C++ says "any function
+// pointer". The callback is called from PostgreSQL's frames: it must not throw.
+using Walker = bool (*)();
+template <typename F>
+Walker as_walker(F* fn) {
+    return reinterpret_cast<Walker>(reinterpret_cast<void (*)(void)>(fn));
+}
+
 namespace detail {
 // What a guarded call left behind: a PostgreSQL error, a C++ exception, or nothing.
 struct Outcome {

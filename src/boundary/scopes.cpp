@@ -27,6 +27,7 @@ extern "C" {
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
@@ -139,7 +140,28 @@ std::string role_name(Oid role) {
     return n ? std::string(n) : std::string();
 }
 
+namespace {
+
+// extension_owner's answer, kept for the rest of the transaction that read it: every statement
+// matviews runs asks for it, and pg_extension has no syscache. A change of the owner (REASSIGN
+// OWNED) made by another session is seen from the next transaction on, as a new snapshot would
+// see it; any change to pg_authid (a role dropped or renamed) forgets it at once.
+Oid g_owner = InvalidOid;
+LocalTransactionId g_owner_lxid = InvalidLocalTransactionId;
+
+void forget_owner(Datum, int, uint32) {
+    g_owner_lxid = InvalidLocalTransactionId;
+}
+
+}  // namespace
+
 Oid extension_owner() {
+    static bool registered = false;
+    if (!registered) {
+        call([] { CacheRegisterSyscacheCallback(AUTHOID, forget_owner, (Datum)0); });
+        registered = true;
+    }
+    if (g_owner_lxid != InvalidLocalTransactionId && g_owner_lxid == MyProc->lxid) return g_owner;
     // Reads pg_extension.extowner for matviews.
     Oid owner = call([] {
         Oid ext = get_extension_oid("matviews", true);
@@ -160,6 +182,8 @@ Oid extension_owner() {
         throw Error(sqlstate::object_not_in_prerequisite_state,
                     "extension \"matviews\" is not installed in this database")
             .hint("Run CREATE EXTENSION matviews;");
+    g_owner = owner;
+    g_owner_lxid = MyProc->lxid;
     return owner;
 }
 

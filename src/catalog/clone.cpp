@@ -4,9 +4,39 @@
 
 #include "boundary/scopes.hpp"
 
+extern "C" {
+#include "access/relation.h"
+#include "nodes/nodeFuncs.h"
+#include "rewrite/prs2lock.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+}
+
 namespace mv::catalog {
 
 namespace {
+
+using RelationMap = std::vector<std::pair<Oid, Oid>>;
+
+// Replaces, in every range table of a query tree (subqueries, CTEs and sublinks included), each
+// relation of the map by its replacement. Called by PostgreSQL's walkers: it must not throw.
+extern "C" bool remap_walker(Node* node, void* context) {
+    if (node == nullptr) return false;
+    if (IsA(node, RangeTblEntry)) {
+        auto* rte = reinterpret_cast<RangeTblEntry*>(node);
+        if (rte->rtekind == RTE_RELATION)
+            for (const auto& [from, to] : *static_cast<const RelationMap*>(context))
+                if (rte->relid == from) {
+                    rte->relid = to;
+                    break;
+                }
+        return false;
+    }
+    if (IsA(node, Query))
+        return query_tree_walker(reinterpret_cast<Query*>(node), pg::as_walker(remap_walker),
+                                 context, QTW_EXAMINE_RTES_BEFORE);
+    return expression_tree_walker(node, pg::as_walker(remap_walker), context);
+}
 
 std::optional<std::string> opt(const pg::Value& v) {
     return v.text();
@@ -278,6 +308,34 @@ std::vector<Statement> ownership_and_grants(const RelationSpec& spec, const std:
     return out;
 }
 
+bool same_privileges(const RelationSpec& a, const RelationSpec& b) {
+    auto key = [](const Grant& g) {
+        return std::make_tuple(g.privilege, g.grantee, g.grantable, g.column, g.grantor,
+                               g.by_owner);
+    };
+    if (a.owner != b.owner || a.has_acl != b.has_acl || a.grants.size() != b.grants.size())
+        return false;
+    for (size_t i = 0; i < a.grants.size(); i++)
+        if (key(a.grants[i]) != key(b.grants[i])) return false;
+    return true;
+}
+
+std::vector<Statement> revoke_grants(const RelationSpec& spec, const std::string& target) {
+    // REVOKE ALL ... CASCADE from each grantee, as each grantor: what the grantee received
+    // through another grant option goes with it, and a table's REVOKE takes its column
+    // privileges too.
+    std::vector<Statement> out;
+    std::set<std::pair<std::string, Oid>> done;
+    for (const auto& g : spec.grants) {
+        Oid as = g.by_owner ? InvalidOid : g.grantor;
+        if (!done.insert({g.grantee, as}).second) continue;
+        out.push_back({fmt::format("REVOKE ALL ON TABLE {} FROM {}{} CASCADE", target, g.grantee,
+                                   g.by_owner ? "" : " GRANTED BY " + g.grantor_name),
+                       as});
+    }
+    return out;
+}
+
 std::string relation_comment(const RelationSpec& spec, const std::string& kind,
                              const std::string& target) {
     // COMMENT ON kind target IS ... | NULL.
@@ -413,6 +471,49 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
         s.rel = std::move(d);
         out.push_back(std::move(s));
     }
+    return out;
+}
+
+std::string mapped_definition(Oid view, const std::vector<std::pair<Oid, Oid>>& replacements) {
+    // The view's ON SELECT rule action, copied (not rewritten: the dependent's own text), with
+    // the relations replaced by OID, printed with its output columns named as the view's
+    // columns are now (a RENAME COLUMN changes pg_attribute, not the rule), every name
+    // qualified.
+    pg::GucScope guc;
+    guc.set("search_path", "");
+    const RelationMap* map = &replacements;
+    char* text = pg::call([&]() -> char* {
+        Relation rel = relation_open(view, AccessShareLock);
+        Query* q = nullptr;
+        for (int i = 0; rel->rd_rules != nullptr && i < rel->rd_rules->numLocks && !q; i++)
+            if (rel->rd_rules->rules[i]->event == CMD_SELECT)
+                q = static_cast<Query*>(copyObjectImpl(linitial(rel->rd_rules->rules[i]->actions)));
+        TupleDesc desc = RelationGetDescr(rel);
+        int attno = 0;
+        ListCell* lc;
+        if (q != nullptr) {
+            foreach (lc, q->targetList) {
+                auto* te = static_cast<TargetEntry*>(lfirst(lc));
+                if (te->resjunk || attno >= desc->natts) continue;
+                te->resname = pstrdup(NameStr(TupleDescAttr(desc, attno)->attname));
+                attno++;
+            }
+        }
+        relation_close(rel, NoLock);
+        if (q == nullptr) return nullptr;
+        query_tree_walker(q, pg::as_walker(remap_walker), const_cast<RelationMap*>(map),
+                          QTW_EXAMINE_RTES_BEFORE);
+        return pg_get_querydef(q, false);
+    });
+    if (text == nullptr)
+        throw Error(sqlstate::serialization_failure,
+                    fmt::format("a dependent of the swapped view changed concurrently"))
+            .detail("Another session dropped or replaced it while the swap read it.")
+            .hint("Retry the call.");
+    std::string out(text);
+    pg::call([&] { pfree(text); });
+    while (!out.empty() && (out.back() == ';' || out.back() == ' ' || out.back() == '\n'))
+        out.pop_back();
     return out;
 }
 

@@ -86,6 +86,11 @@ RelationSpec relation_spec(pg::Spi& spi, Oid relid);
 std::vector<Statement> ownership_and_grants(const RelationSpec& spec, const std::string& kind,
                                             const std::string& target,
                                             const std::set<std::string>& target_columns);
+// Whether two reads of a relation's spec give it the same owner and privileges.
+bool same_privileges(const RelationSpec& a, const RelationSpec& b);
+// The statements that take away from `target` every privilege ownership_and_grants(spec, ...)
+// gave it, so that another spec's can be given instead.
+std::vector<Statement> revoke_grants(const RelationSpec& spec, const std::string& target);
 // COMMENT ON the relation (NULL when it had none).
 std::string relation_comment(const RelationSpec& spec, const std::string& kind,
                              const std::string& target);
@@ -122,6 +127,12 @@ struct DependentSpec {
 // Every dependent of relid, in dependency order, with what it takes to recreate it. Only views and
 // materialized views are captured; any other dependent (a table's rule) comes with `rel` only.
 std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid);
+
+// The definition of a view or materialized view (its own query, not expanded) as it would read
+// with each relation of `replacements` (first) replaced by its replacement (second): a swap
+// builds the new relations of the dependents on the new view, and on one another, before it
+// takes its lock. Every name is qualified.
+std::string mapped_definition(Oid view, const std::vector<std::pair<Oid, Oid>>& replacements);
 
 // The column names of a relation.
 std::set<std::string> column_names(pg::Spi& spi, Oid relid);

@@ -29,14 +29,7 @@ namespace mv::catalog {
 
 namespace {
 
-using Walker = bool (*)();
-
-// PostgreSQL's walkers take a callback declared without parameters; the cast goes through
-// void (*)(void), which is how C++ says "any function pointer".
-template <typename F>
-Walker as_walker(F* fn) {
-    return reinterpret_cast<Walker>(reinterpret_cast<void (*)(void)>(fn));
-}
+using pg::as_walker;
 
 template <typename T>
 T* copy_node(const T* node) {

@@ -272,46 +272,67 @@ void Store::on_sql_drop() {
     if (!dropped.empty()) relations_dropped(dropped);
 }
 
-void Store::record_outcome(int64_t id, bool success, const std::optional<WatchSeen>& seen) {
-    // Resets or increments consecutive_failures. A success with a watch read under the lock
-    // (seen) takes away what it saw: the view stays stale only if marks were applied after the
-    // read (their commits may be after the refresh's snapshot), and then since the read.
-    AsExtensionOwner as;
-    if (!success) {
-        spi_.exec(
-            "UPDATE matviews.definitions SET consecutive_failures = "
-            "consecutive_failures OPERATOR(pg_catalog.+) 1 WHERE id OPERATOR(pg_catalog.=) $1",
-            {pg::Param::int8(id)});
-        return;
-    }
-    spi_.exec(
-        "UPDATE matviews.definitions SET consecutive_failures = 0, "
-        "pending_changes = CASE WHEN $2 IS NULL THEN pending_changes "
-        "ELSE pg_catalog.int8larger(pending_changes OPERATOR(pg_catalog.-) $3, 0) END, "
-        "stale = CASE WHEN $2 IS NULL THEN stale ELSE change_seq OPERATOR(pg_catalog.<>) $2 END, "
-        "stale_since = CASE WHEN $2 IS NULL THEN stale_since "
-        "WHEN change_seq OPERATOR(pg_catalog.=) $2 THEN NULL "
-        "ELSE pg_catalog.timestamptz_larger(COALESCE(stale_since, $4), $4) END "
-        "WHERE id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(id), seen ? pg::Param::int8(seen->change_seq) : pg::Param::null(INT8OID),
-         seen ? pg::Param::int8(seen->pending_changes) : pg::Param::null(INT8OID),
-         seen ? pg::Param::timestamptz(seen->at) : pg::Param::null(TIMESTAMPTZOID)});
+namespace {
+
+// The definition's health after a refresh-like run (parameters $1-$5): a failure increments
+// consecutive_failures; a success resets it, and a success with a watch read under the lock
+// ($3, $4, $5) takes away what it saw: the view stays stale only if marks were applied after the
+// read (their commits may be after the refresh's snapshot), and then since the read. With $1
+// NULL it updates nothing.
+constexpr const char* kHealthUpdate =
+    "UPDATE matviews.definitions SET consecutive_failures = CASE WHEN $2 THEN 0 "
+    "ELSE consecutive_failures OPERATOR(pg_catalog.+) 1 END, "
+    "pending_changes = CASE WHEN NOT $2 OR $3 IS NULL THEN pending_changes "
+    "ELSE pg_catalog.int8larger(pending_changes OPERATOR(pg_catalog.-) $4, 0) END, "
+    "stale = CASE WHEN NOT $2 OR $3 IS NULL THEN stale "
+    "ELSE change_seq OPERATOR(pg_catalog.<>) $3 END, "
+    "stale_since = CASE WHEN NOT $2 OR $3 IS NULL THEN stale_since "
+    "WHEN change_seq OPERATOR(pg_catalog.=) $3 THEN NULL "
+    "ELSE pg_catalog.timestamptz_larger(COALESCE(stale_since, $5), $5) END "
+    "WHERE id OPERATOR(pg_catalog.=) $1";
+
+std::vector<pg::Param> health_params(const std::optional<RunOutcome::Health>& h) {
+    const WatchSeen* seen = h && h->seen ? &*h->seen : nullptr;
+    return {h ? pg::Param::int8(h->definition_id) : pg::Param::null(INT8OID),
+            pg::Param::boolean(h && h->success),
+            seen ? pg::Param::int8(seen->change_seq) : pg::Param::null(INT8OID),
+            seen ? pg::Param::int8(seen->pending_changes) : pg::Param::null(INT8OID),
+            seen ? pg::Param::timestamptz(seen->at) : pg::Param::null(TIMESTAMPTZOID)};
 }
 
-int64_t Store::begin_run(const std::string& view, const std::string& operation,
-                         const std::string& trigger, const Json& request) {
-    // INSERT a running run, owned for now by the caller (finish_run sets the view's owner once
-    // the caller's rights on it were checked).
+}  // namespace
+
+void Store::record_outcome(int64_t id, bool success, const std::optional<WatchSeen>& seen) {
     AsExtensionOwner as;
-    Json meta = Json::object();
-    meta.set("request", request);
+    spi_.exec(kHealthUpdate, health_params(RunOutcome::Health{id, success, seen}));
+}
+
+int64_t Store::insert_run(const RunOutcome& r) {
+    // One statement: the run, and its definition's health.
+    AsExtensionOwner as;
+    std::vector<pg::Param> params = health_params(r.health);
+    for (auto& p : std::vector<pg::Param>{
+             pg::Param::text(r.view), pg::Param::opt_int8(r.definition_id),
+             pg::Param::text(r.operation), pg::Param::opt_text(r.strategy),
+             pg::Param::text(r.status), pg::Param::text(r.trigger),
+             pg::Param::timestamptz(r.started_at), pg::Param::float8(r.duration_ms),
+             pg::Param::opt_int8(r.row_count_before), pg::Param::opt_int8(r.row_count_after),
+             r.error ? pg::Param::jsonb(*r.error) : pg::Param::null(JSONBOID),
+             pg::Param::text(as.caller()),
+             r.owner.empty() ? pg::Param::null(TEXTOID) : pg::Param::text(r.owner),
+             pg::Param::int4(pg::backend_pid()), pg::Param::jsonb(r.meta)})
+        params.push_back(p);
     auto v = spi_.scalar(
-        "INSERT INTO matviews.runs (view, operation, status, trigger, started_at, role, owner, "
-        "pid, meta) "
-        "VALUES ($1, $2, 'running', $3, pg_catalog.clock_timestamp(), $4::pg_catalog.name, "
-        "$4::pg_catalog.name, $5, $6) RETURNING id",
-        {pg::Param::text(view), pg::Param::text(operation), pg::Param::text(trigger),
-         pg::Param::text(as.caller()), pg::Param::int4(pg::backend_pid()), pg::Param::jsonb(meta)});
+        fmt::format("WITH health AS ({}) "
+                    "INSERT INTO matviews.runs (view, definition_id, operation, strategy, status, "
+                    "trigger, started_at, finished_at, duration_ms, row_count_before, "
+                    "row_count_after, error, role, owner, pid, meta) "
+                    "VALUES ($6, $7, $8, $9, $10, $11, $12, pg_catalog.clock_timestamp(), $13, "
+                    "$14, $15, $16, $17::pg_catalog.name, "
+                    "COALESCE($18::pg_catalog.name, $17::pg_catalog.name), $19, $20) "
+                    "RETURNING id",
+                    kHealthUpdate),
+        params);
     return v.as_int();
 }
 
@@ -366,22 +387,29 @@ std::optional<Store::QueuedRun> Store::claim_queued_run(int64_t id) {
 }
 
 void Store::finish_run(const RunOutcome& r) {
-    // Final state, timings, counts, error and meta; the run no longer needs its relation.
+    // Final state, timings, counts, error and meta, and the definition's health, in one
+    // statement; the run no longer needs its relation.
     AsExtensionOwner as;
     std::optional<std::string> owner;
     if (!r.owner.empty()) owner = r.owner;
-    spi_.exec(
-        "UPDATE matviews.runs SET view = $2, definition_id = $3, strategy = $4, status = $5, "
-        "finished_at = pg_catalog.clock_timestamp(), duration_ms = $6, row_count_before = $7, "
-        "row_count_after = $8, error = $9, meta = meta OPERATOR(pg_catalog.||) $10, owner = "
-        "COALESCE($11::pg_catalog.name, owner), relid = NULL "
-        "WHERE id OPERATOR(pg_catalog.=) $1",
-        {pg::Param::int8(r.id), pg::Param::text(r.view), pg::Param::opt_int8(r.definition_id),
-         pg::Param::opt_text(r.strategy), pg::Param::text(r.status),
-         pg::Param::float8(r.duration_ms), pg::Param::opt_int8(r.row_count_before),
-         pg::Param::opt_int8(r.row_count_after),
-         r.error ? pg::Param::jsonb(*r.error) : pg::Param::null(JSONBOID), pg::Param::jsonb(r.meta),
-         pg::Param::opt_text(owner)});
+    std::vector<pg::Param> params = health_params(r.health);
+    for (auto& p : std::vector<pg::Param>{
+             pg::Param::int8(r.id), pg::Param::text(r.view), pg::Param::opt_int8(r.definition_id),
+             pg::Param::opt_text(r.strategy), pg::Param::text(r.status),
+             pg::Param::float8(r.duration_ms), pg::Param::opt_int8(r.row_count_before),
+             pg::Param::opt_int8(r.row_count_after),
+             r.error ? pg::Param::jsonb(*r.error) : pg::Param::null(JSONBOID),
+             pg::Param::jsonb(r.meta), pg::Param::opt_text(owner)})
+        params.push_back(p);
+    spi_.exec(fmt::format("WITH health AS ({}) "
+                          "UPDATE matviews.runs SET view = $7, definition_id = $8, strategy = $9, "
+                          "status = $10, finished_at = pg_catalog.clock_timestamp(), "
+                          "duration_ms = $11, row_count_before = $12, row_count_after = $13, "
+                          "error = $14, meta = meta OPERATOR(pg_catalog.||) $15, "
+                          "owner = COALESCE($16::pg_catalog.name, owner), relid = NULL "
+                          "WHERE id OPERATOR(pg_catalog.=) $6",
+                          kHealthUpdate),
+              params);
 }
 
 void Store::annotate_run(int64_t id, const std::string& key, const Json& value) {

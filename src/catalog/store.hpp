@@ -76,6 +76,17 @@ struct RunOutcome {
     std::optional<Json> error;
     Json meta = Json::object();
     std::string owner;
+    std::string operation;  // for insert_run: what finish_run leaves as it was queued
+    std::string trigger;
+    int64_t started_at = 0;  // TimestampTz
+    // What the run says about its definition's health, recorded in the same statement as the
+    // run (Store::record_outcome); none when it says nothing.
+    struct Health {
+        int64_t definition_id = 0;
+        bool success = false;
+        std::optional<WatchSeen> seen;
+    };
+    std::optional<Health> health;
 };
 
 // A run the scheduler knows about, as it loads it.
@@ -193,9 +204,11 @@ class Store {
     bool any_watched();
 
     // ---- runs
-    // Inserts a run in state running, recorded for the caller; returns its id.
-    int64_t begin_run(const std::string& view, const std::string& operation,
-                      const std::string& trigger, const Json& request);
+    // Inserts a run that has ended (a call the caller made itself, never queued), in one
+    // statement, recorded for the caller and owned by r.owner (the caller when empty); returns
+    // its id. Nobody outside the caller's transaction could ever see it running, so it is
+    // written once, when its outcome is known.
+    int64_t insert_run(const RunOutcome& r);
     // Inserts a queued run for the background worker; returns its id. run_at is a TimestampTz.
     // A request coalesces into the view's queued, unstarted run of the same operation and
     // strategy (whose run_at becomes the earlier of the two): the queue holds at most one such

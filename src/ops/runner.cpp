@@ -3,6 +3,7 @@
 
 #include "boundary/scopes.hpp"
 #include "boundary/subxact.hpp"
+#include "boundary/timezone.hpp"
 
 namespace mv::ops {
 
@@ -96,12 +97,10 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
     // Record, run in a subtransaction, record the outcome, answer.
     pg::Spi spi;
     catalog::Store store(spi);
-    int64_t run_id = 0;
-    if (op.queued_run_id) {
-        run_id = *op.queued_run_id;  // the job worker has marked it running and committed
-    } else if (!op.recorded_by_body) {
-        run_id = store.begin_run(op.raw_view, op.name, op.trigger, request);
-    }
+    // A queued run was marked running, and committed, by the job worker that runs it; any other
+    // run is inserted once it has ended (Store::insert_run).
+    int64_t run_id = op.queued_run_id.value_or(0);
+    int64_t started_at = pg::to_timestamptz(pg::now());
 
     Context ctx(spi, store, std::move(request));
     ctx.view = op.raw_view;
@@ -136,10 +135,11 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
         out.set("response", response);
         return out;
     }
-    if (run_id == 0) run_id = store.begin_run(ctx.view, op.name, op.trigger, ctx.request);
-
     catalog::RunOutcome outcome;
     outcome.id = run_id;
+    outcome.operation = op.name;
+    outcome.trigger = op.trigger;
+    outcome.started_at = started_at;
     outcome.view = ctx.view;
     // A call refused before its rights were checked stays the caller's own record.
     if (!ctx.rights_checked) {
@@ -156,11 +156,15 @@ Json run(const Operation& op, Json request, const std::function<void(Context&)>&
     outcome.owner = ctx.owner;
     outcome.meta.set("request", ctx.request);
     outcome.meta.set("response", response);
-    store.finish_run(outcome);
     if (op.counts_as_refresh && ctx.definition_id && outcome.status != "skipped")
         // A call refused for lack of privileges says nothing about the view's health.
         if (!failure || failure->sqlstate != sqlstate::insufficient_privilege)
-            store.record_outcome(*ctx.definition_id, !failure, ctx.watch_seen);
+            outcome.health =
+                catalog::RunOutcome::Health{*ctx.definition_id, !failure, ctx.watch_seen};
+    if (run_id == 0)
+        run_id = store.insert_run(outcome);
+    else
+        store.finish_run(outcome);
 
     Json out = Json::object();
     out.set("status", failure ? "error" : ctx.status);

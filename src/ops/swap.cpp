@@ -2,20 +2,23 @@
 // temporary name and given the view's owner at once, before any index: CREATE INDEX, REFRESH and
 // ANALYZE each run the relation owner's code (index expressions and predicates, the query) as
 // the relation's owner in a security-restricted operation, so the owner must be the view's, never
-// the caller, when they run. It is filled by REFRESH and analyzed while readers keep using the
-// old one. Then the exclusive lock is taken with a short lock_timeout (retried with
+// the caller, when they run. It is filled by REFRESH, and given the old relation's planner
+// statistics as REFRESH keeps them (analyzed only when there are none to keep). Every dependent
+// view and materialized view is built the same way, under a temporary name, on the new relation
+// (its query with the relations it reads replaced by OID), and filled: all while readers keep
+// using the old ones. Then the exclusive locks are taken with a short lock_timeout (retried with
 // backoff and jitter, so a long-running reader never makes every other reader queue behind the
-// swap), and only then is what the swap carries over read: privileges, owner, comments and the
-// dependents, so that a GRANT, REVOKE or ALTER made while it built is never undone; indexes that
-// changed meanwhile fail the swap (40001) rather than lose the change. The old relation and its
-// dependents are dropped, the new one renamed into place, the dependents re-created, and the
-// definition and queued runs moved to the new OIDs. Everything runs in the operation's
+// swap), and only then is what the swap carries over read: privileges, owner, comments, so that
+// a GRANT, REVOKE or ALTER made while it built is never undone; indexes or dependents that
+// changed meanwhile fail the swap (40001) rather than lose the change. In the lock window, only
+// catalog work: the old relations are dropped, the new ones renamed into place, and the
+// definitions and queued runs moved to the new OIDs. Everything runs in the operation's
 // subtransaction: a failure anywhere leaves the old view.
 #include "ops/swap.hpp"
 
 #include "boundary/capture.hpp"
-
 #include "boundary/scopes.hpp"
+#include "boundary/statistics.hpp"
 #include "boundary/subxact.hpp"
 #include "catalog/clone.hpp"
 #include "catalog/query_check.hpp"
@@ -51,6 +54,17 @@ void execute_all(Context& ctx, const std::vector<catalog::Statement>& statements
         pg::RoleScope role(s.as_role, true);
         ctx.execute(s.sql);
     }
+}
+
+void carry_privileges(Context& ctx, const catalog::RelationSpec& built,
+                      const catalog::RelationSpec& locked, const std::string& kind,
+                      const std::string& target, const std::set<std::string>& columns) {
+    // The new relation was given the privileges read before the lock, so that the dependents'
+    // owners could read it while they were built; under the lock, those read now replace them
+    // if a GRANT, REVOKE or ALTER ... OWNER committed in between.
+    if (catalog::same_privileges(built, locked)) return;
+    execute_all(ctx, catalog::revoke_grants(built, target));
+    execute_all(ctx, catalog::ownership_and_grants(locked, kind, target, columns));
 }
 
 void fill(Context& ctx, const std::string& target, const std::optional<std::string>& search_path) {
@@ -126,67 +140,123 @@ long backoff_ms(int attempt) {
     return static_cast<long>(base * (0.5 + 0.5 * pg::random_fraction()));
 }
 
-Oid recreate_dependent(Context& ctx, const catalog::DependentSpec& d, const std::string& view) {
-    // CREATE VIEW / MATERIALIZED VIEW (empty) from the captured definition, then owner, grants,
-    // comments, indexes, triggers and rules, then REFRESH of a materialized view that was
-    // populated; a definition that no longer fits refuses the swap and names the dependent.
-    std::string kind = kind_of(d.rel.relkind);
+Error dependent_does_not_fit(const ErrorInfo& e, const catalog::DependentSpec& d,
+                             const std::string& view) {
+    // A dependent that cannot be re-created: the caller may not (42501), or its definition no
+    // longer fits the new one (2BP01).
+    ErrorInfo info = e;
+    bool denied = info.sqlstate == sqlstate::insufficient_privilege;
     std::string target = d.rel.quoted;
+    info.detail = fmt::format("{} {} depends on {} and cannot be re-created{}: {}",
+                              catalog::relkind_name(d.rel.relkind), target, view,
+                              denied ? "" : " on the new definition", info.message);
+    info.message = denied
+                       ? fmt::format("cannot swap {}: cannot re-create dependent {}", view, target)
+                       : fmt::format("cannot swap {}: dependent {} no longer fits", view, target);
+    info.hint = denied ? fmt::format(
+                             "Run the swap as a role that may create {} and set its owner (a "
+                             "superuser, or a member of its owner).",
+                             target)
+                       : fmt::format(
+                             "Drop or change {} first (matviews.delete(..., cascade => true) "
+                             "drops dependents), or keep the columns it uses.",
+                             target);
+    if (!denied) info.sqlstate = sqlstate::dependent_objects_still_exist;
+    return Error(info);
+}
+
+// A dependent's new relation, built before the lock on the new view (and on the new relations
+// of the dependents it reads), under a temporary name.
+struct BuiltDependent {
+    std::string tmp;         // its temporary name, unqualified
+    std::string tmp_quoted;  // and qualified
+    Oid oid = InvalidOid;
+    std::set<std::string> columns;
+    catalog::RelationSpec spec;        // what it was given, read before the lock
+    std::vector<std::string> indexes;  // index_fingerprint of the old dependent at build time
+    std::vector<std::pair<std::string, std::string>> renames;  // temporary index name -> its own
+};
+
+BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
+                               const std::string& definition,
+                               const std::vector<catalog::IndexSpec>& indexes, bool keep_statistics,
+                               const std::string& view) {
+    // CREATE VIEW / MATERIALIZED VIEW (empty) from the dependent's own query with the relations
+    // it reads replaced by their new ones, its owner at once (CREATE INDEX then runs index
+    // expressions as that owner), indexes, column settings, then REFRESH as the owner of a
+    // materialized view that was populated, and its planner statistics: all of it while readers
+    // keep using the old dependent.
+    BuiltDependent b;
+    std::string kind = kind_of(d.rel.relkind);
+    b.tmp = build_name(ctx, d.schema, d.name, d.rel.quoted, true);
+    b.tmp_quoted = pg::quote_qualified(d.schema, b.tmp);
     try {
-        if (d.rel.relkind == 'm') {
+        if (d.rel.relkind == 'm')
             ctx.execute(fmt::format(
-                "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH NO DATA", target,
+                "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH NO DATA", b.tmp_quoted,
                 d.spec.access_method.empty() ? ""
                                              : " USING " + pg::quote_ident(d.spec.access_method),
                 catalog::with_clause(d.spec.reloptions),
                 d.spec.tablespace.empty() ? ""
                                           : " TABLESPACE " + pg::quote_ident(d.spec.tablespace),
-                d.definition));
-        } else {
-            ctx.execute(fmt::format("CREATE VIEW {}{} AS\n{}", target,
-                                    catalog::with_clause(d.spec.reloptions), d.definition));
-        }
+                definition));
+        else
+            ctx.execute(fmt::format("CREATE VIEW {}{} AS\n{}", b.tmp_quoted,
+                                    catalog::with_clause(d.spec.reloptions), definition));
     } catch (const Error& e) {
         ErrorInfo info = e.info();
-        bool denied = info.sqlstate == sqlstate::insufficient_privilege;
-        if (!denied && !does_not_fit(info)) throw;
-        info.detail = fmt::format("{} {} depends on {} and cannot be re-created{}: {}",
-                                  catalog::relkind_name(d.rel.relkind), target, view,
-                                  denied ? "" : " on the new definition", info.message);
-        info.message =
-            denied ? fmt::format("cannot swap {}: cannot re-create dependent {}", view, target)
-                   : fmt::format("cannot swap {}: dependent {} no longer fits", view, target);
-        info.hint = denied ? fmt::format(
-                                 "Run the swap as a role that may create {} and set its "
-                                 "owner (a superuser, or a member of its owner).",
-                                 target)
-                           : fmt::format(
-                                 "Drop or change {} first (matviews.delete(..., cascade => true) "
-                                 "drops dependents), or keep the columns it uses.",
-                                 target);
-        if (!denied) info.sqlstate = sqlstate::dependent_objects_still_exist;
-        throw Error(info);
+        if (info.sqlstate != sqlstate::insufficient_privilege && !does_not_fit(info)) throw;
+        throw dependent_does_not_fit(info, d, view);
     }
-    Oid new_oid = catalog::find_relation(parse_qualified_name(target))->oid;
-    auto columns = catalog::column_names(ctx.spi, new_oid);
-    // Owner first: CREATE INDEX then runs index expressions as that owner, not as the caller.
-    execute_all(ctx, catalog::ownership_and_grants(d.spec, kind, target, columns));
-    for (const auto& s : catalog::comments(d.spec, kind, target, columns)) ctx.execute(s);
-    for (size_t i = 0; i < d.index_definitions.size(); i++) {
-        ctx.execute(d.index_definitions[i]);
-        if (d.index_comments[i])
+    b.oid = catalog::find_relation(QualifiedName{d.schema, b.tmp})->oid;
+    if (d.rel.relkind == 'm')
+        ctx.execute(fmt::format("COMMENT ON MATERIALIZED VIEW {} IS {}", b.tmp_quoted,
+                                pg::quote_literal(std::string(kBuildMarker) + d.rel.quoted)));
+    b.columns = catalog::column_names(ctx.spi, b.oid);
+    // Owner first (CREATE INDEX then runs index expressions as that owner), and the privileges,
+    // which the owners of the dependents built after it need to read it.
+    execute_all(ctx, catalog::ownership_and_grants(d.spec, kind, b.tmp_quoted, b.columns));
+    b.spec = d.spec;
+    b.indexes = index_fingerprint(indexes);
+    for (const auto& idx : indexes) {
+        std::string tmp_index = build_name(ctx, d.schema, idx.name, d.rel.quoted, false);
+        try {
+            ctx.execute(catalog::index_statement(idx, tmp_index, b.tmp_quoted));
+        } catch (const Error& e) {
+            if (!does_not_fit(e.info())) throw;
+            throw dependent_does_not_fit(e.info(), d, view);
+        }
+        if (idx.comment)
             ctx.execute(fmt::format("COMMENT ON INDEX {} IS {}",
-                                    pg::quote_qualified(d.schema, d.index_names[i]),
-                                    pg::quote_literal(*d.index_comments[i])));
+                                    pg::quote_qualified(d.schema, tmp_index),
+                                    pg::quote_literal(*idx.comment)));
+        if (idx.clustered)
+            ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} CLUSTER ON {}", b.tmp_quoted,
+                                    pg::quote_ident(tmp_index)));
+        b.renames.emplace_back(tmp_index, idx.name);
     }
-    if (d.clustered_index)
-        ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} CLUSTER ON {}", target,
-                                pg::quote_ident(*d.clustered_index)));
-    for (const auto& s : catalog::column_settings(d.spec, kind, target, columns)) ctx.execute(s);
+    for (const auto& s : catalog::column_settings(d.spec, kind, b.tmp_quoted, b.columns))
+        ctx.execute(s);
+    if (d.rel.relkind == 'm' && d.populated) {
+        fill(ctx, b.tmp_quoted, std::nullopt);
+        if (keep_statistics) pg::copy_statistics(d.rel.oid, b.oid);
+    }
+    return b;
+}
+
+void finish_dependent(Context& ctx, const catalog::DependentSpec& d, const BuiltDependent& b) {
+    // Under the lock, once the old dependent is dropped: its name, then what was read under the
+    // lock (owner, privileges, comments), index names, triggers and rules.
+    std::string kind = kind_of(d.rel.relkind);
+    ctx.execute(
+        fmt::format("ALTER {} {} RENAME TO {}", kind, b.tmp_quoted, pg::quote_ident(d.name)));
+    carry_privileges(ctx, b.spec, d.spec, kind, d.rel.quoted, b.columns);
+    for (const auto& s : catalog::comments(d.spec, kind, d.rel.quoted, b.columns)) ctx.execute(s);
+    for (const auto& [from, to] : b.renames)
+        ctx.execute(fmt::format("ALTER INDEX {} RENAME TO {}", pg::quote_qualified(d.schema, from),
+                                pg::quote_ident(to)));
     for (const auto& t : d.trigger_definitions) ctx.execute(t);
     for (const auto& r : d.rule_definitions) ctx.execute(r);
-    if (d.rel.relkind == 'm' && d.populated) fill(ctx, target, std::nullopt);
-    return new_oid;
 }
 
 }  // namespace
@@ -279,11 +349,12 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     // built with, and the dependents, to refuse early a swap that could never re-create them.
     catalog::RelationSpec build_spec = catalog::relation_spec(ctx.spi, rel.oid);
     std::vector<catalog::IndexSpec> indexes = catalog::index_specs(ctx.spi, rel.oid);
-    check_dependents(rel, catalog::dependent_specs(ctx.spi, rel.oid));
+    std::vector<catalog::DependentSpec> deps = catalog::dependent_specs(ctx.spi, rel.oid);
+    check_dependents(rel, deps);  // before anything is built
 
     // 1. Build, readers untouched: created empty and marked as a swap build until it is renamed,
     // given the view's owner, indexed as that owner (so an index that no longer fits fails
-    // before any data is computed), filled by REFRESH as the owner, and analyzed.
+    // before any data is computed), filled by REFRESH as the owner, and given statistics.
     std::string create = fmt::format(
         "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH NO DATA", tmp_quoted,
         build_spec.access_method.empty() ? ""
@@ -301,8 +372,11 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     Oid tmp_oid = catalog::find_relation(QualifiedName{rel.schema, tmp})->oid;
     ctx.execute(fmt::format("COMMENT ON MATERIALIZED VIEW {} IS {}", tmp_quoted,
                             pg::quote_literal(std::string(kBuildMarker) + rel.quoted)));
-    ctx.execute(fmt::format("ALTER MATERIALIZED VIEW {} OWNER TO {}", tmp_quoted,
-                            pg::quote_ident(build_spec.owner)));
+    std::set<std::string> columns = catalog::column_names(ctx.spi, tmp_oid);
+    // Owner first (CREATE INDEX then runs index expressions as that owner), and the privileges,
+    // which the dependents' owners need to build theirs on it.
+    execute_all(
+        ctx, catalog::ownership_and_grants(build_spec, "MATERIALIZED VIEW", tmp_quoted, columns));
     std::vector<std::pair<std::string, std::string>> renames;  // temporary index name -> original
     for (const auto& idx : indexes) {
         std::string tmp_index = build_name(ctx, rel.schema, idx.name, rel.quoted, false);
@@ -328,16 +402,43 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
                                     pg::quote_ident(tmp_index)));
         renames.emplace_back(tmp_index, idx.name);
     }
-    std::set<std::string> columns = catalog::column_names(ctx.spi, tmp_oid);
     for (const auto& s :
          catalog::column_settings(build_spec, "MATERIALIZED VIEW", tmp_quoted, columns))
         ctx.execute(s);
     fill(ctx, tmp_quoted, search_path);
-    ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
+    // Planner statistics: a rebuild keeps the old relation's, column by column, as a plain
+    // REFRESH keeps them (pg::copy_statistics); a redefinition, or a view never analyzed, is
+    // analyzed instead (as the owner: ANALYZE switches to the relation's owner itself).
+    pg::CopiedStatistics stats;
+    if (!new_sql) stats = pg::copy_statistics(rel.oid, tmp_oid);
+    if (stats.copied == 0) {
+        ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
+        ctx.response.set("statistics", "analyzed");
+    } else {
+        ctx.response.set("statistics", "copied");
+    }
+    // Then each dependent's new relation, in dependency order, on the new view and on the new
+    // relations of the dependents before it: a materialized view's query runs now, not in the
+    // lock window. Its query reads the new relations by OID, so only when the new view keeps
+    // every column of the old one in place (always, unless a redefinition drops, moves or
+    // retypes one); otherwise the dependents are re-created from their text, by name, once the
+    // old view is gone, inside the lock window.
+    const bool prebuild = deps.empty() || pg::columns_unchanged(rel.oid, tmp_oid);
+    std::vector<BuiltDependent> built;
+    if (prebuild) {
+        std::vector<std::pair<Oid, Oid>> replacements{{rel.oid, tmp_oid}};
+        for (const auto& d : deps) {
+            built.push_back(
+                build_dependent(ctx, d, catalog::mapped_definition(d.rel.oid, replacements),
+                                catalog::index_specs(ctx.spi, d.rel.oid), true, rel.quoted));
+            replacements.emplace_back(d.rel.oid, built.back().oid);
+        }
+    }
+    if (!deps.empty())
+        ctx.response.set("dependents_built", prebuild ? "before the lock" : "in the lock window");
 
     // 2. The lock window: as short as the catalog work it needs. Dependents are locked first,
     // outermost first, the order in which a reader's query locks them.
-    std::vector<catalog::DependentSpec> deps = catalog::dependent_specs(ctx.spi, rel.oid);
     std::vector<Oid> lock_order;
     for (auto it = deps.rbegin(); it != deps.rend(); ++it) lock_order.push_back(it->rel.oid);
     lock_order.push_back(rel.oid);
@@ -353,8 +454,14 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         for (const auto& d : v) out.push_back(d.rel.oid);
         return out;
     };
-    if (oids(locked_deps) != oids(deps) ||
-        index_fingerprint(catalog::index_specs(ctx.spi, rel.oid)) != index_fingerprint(indexes))
+    bool changed =
+        oids(locked_deps) != oids(deps) ||
+        index_fingerprint(catalog::index_specs(ctx.spi, rel.oid)) != index_fingerprint(indexes);
+    for (size_t i = 0; !changed && i < built.size(); i++)
+        changed =
+            locked_deps[i].definition != deps[i].definition ||
+            index_fingerprint(catalog::index_specs(ctx.spi, deps[i].rel.oid)) != built[i].indexes;
+    if (changed)
         throw Error(sqlstate::serialization_failure,
                     fmt::format("cannot swap {}: its indexes or dependents changed while the swap "
                                 "was building",
@@ -363,7 +470,10 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
             .hint("Run the swap again.");
     check_dependents(rel, locked_deps);
     deps = std::move(locked_deps);
-    execute_all(ctx, catalog::ownership_and_grants(spec, "MATERIALIZED VIEW", tmp_quoted, columns));
+    std::vector<std::vector<catalog::IndexSpec>> dep_indexes;  // re-created in the lock window
+    if (!prebuild)
+        for (const auto& d : deps) dep_indexes.push_back(catalog::index_specs(ctx.spi, d.rel.oid));
+    carry_privileges(ctx, build_spec, spec, "MATERIALIZED VIEW", tmp_quoted, columns);
     for (const auto& s : catalog::column_comments(spec, tmp_quoted, columns)) ctx.execute(s);
 
     {
@@ -384,10 +494,13 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         ctx.store.rebind(rel.oid, tmp_oid);
         // Views watching these relations learn of their new contents when this commits.
         pg::note_change(tmp_oid);
-        for (const auto& d : deps) {
-            Oid recreated = recreate_dependent(ctx, d, rel.quoted);
-            ctx.store.rebind(d.rel.oid, recreated);
-            pg::note_change(recreated);
+        for (size_t i = 0; i < deps.size(); i++) {
+            if (!prebuild)
+                built.push_back(build_dependent(ctx, deps[i], deps[i].definition, dep_indexes[i],
+                                                false, rel.quoted));
+            finish_dependent(ctx, deps[i], built[i]);
+            ctx.store.rebind(deps[i].rel.oid, built[i].oid);
+            pg::note_change(built[i].oid);
         }
     }
 
