@@ -220,6 +220,23 @@ SELECT (SELECT count(*) FROM swap_pre_mv) AS mv_rows, (SELECT sum(n) FROM swap_p
 SELECT pg_get_viewdef('swap_pre_dep'::regclass) AS dep_definition;
 SELECT attname FROM pg_attribute WHERE attrelid = 'swap_pre_v'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT count(*) AS leftovers FROM pg_class WHERE relname LIKE 'swap\_pre%mvswap%';
+-- A set operation's renamed columns keep their names, and a column grant stays on its column.
+CREATE VIEW swap_pre_u AS SELECT id AS a, grp AS b FROM swap_pre_mv UNION ALL SELECT id, grp FROM swap_pre_mv;
+ALTER VIEW swap_pre_u RENAME a TO c;
+ALTER VIEW swap_pre_u RENAME b TO a;
+GRANT SELECT (a) ON swap_pre_u TO mvtest_dep_reader;
+-- A dependent that names the view in an expression (a regclass constant) is re-created by name,
+-- in the lock window, and the swap succeeds.
+CREATE VIEW swap_pre_named AS SELECT 'swap_pre_mv'::regclass AS rel, count(*) AS n FROM swap_pre_src;
+SELECT r->>'status' AS status, r->'response'->>'dependents_built' AS built
+FROM matviews.swap('swap_pre_mv') r;
+SELECT attname, has_column_privilege('mvtest_dep_reader', 'swap_pre_u', attname, 'SELECT') AS reader
+FROM pg_attribute WHERE attrelid = 'swap_pre_u'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT max(a) AS max_a, max(c) AS max_c FROM swap_pre_u;
+SELECT rel::text AS named FROM swap_pre_named;
+DROP VIEW swap_pre_named;
+SELECT r->>'status' AS status, r->'response'->>'dependents_built' AS built
+FROM matviews.swap('swap_pre_mv') r;
 -- A redefinition that moves a column the dependents read: they are re-created in the lock
 -- window from their text, by name, as before; a redefinition is analyzed.
 SELECT r->'response'->>'statistics' AS statistics, r->'response'->>'dependents_built' AS built,

@@ -83,4 +83,25 @@ bool columns_unchanged(Oid from, Oid to) {
     });
 }
 
+std::vector<std::string> attribute_names(Oid relid) {
+    std::vector<std::string> out;
+    int natts = call([&] {
+        Relation rel = relation_open(relid, AccessShareLock);
+        int n = RelationGetDescr(rel)->natts;
+        relation_close(rel, NoLock);
+        return n;
+    });
+    for (int i = 0; i < natts; i++) {
+        const char* name = call([&]() -> const char* {
+            Relation rel = relation_open(relid, NoLock);
+            Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), i);
+            const char* n = a->attisdropped ? nullptr : pstrdup(NameStr(a->attname));
+            relation_close(rel, NoLock);
+            return n;
+        });
+        if (name) out.emplace_back(name);
+    }
+    return out;
+}
+
 }  // namespace mv::pg

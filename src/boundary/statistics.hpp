@@ -26,4 +26,7 @@ CopiedStatistics copy_statistics(Oid from, Oid to);
 // the same columns of `to` when its relation is replaced by OID.
 bool columns_unchanged(Oid from, Oid to);
 
+// The names of a relation's columns, in order (dropped ones left out).
+std::vector<std::string> attribute_names(Oid relid);
+
 }  // namespace mv::pg

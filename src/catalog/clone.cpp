@@ -9,6 +9,7 @@ extern "C" {
 #include "nodes/nodeFuncs.h"
 #include "rewrite/prs2lock.h"
 #include "utils/rel.h"
+#include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 }
 
@@ -18,14 +19,27 @@ namespace {
 
 using RelationMap = std::vector<std::pair<Oid, Oid>>;
 
+struct Remap {
+    const RelationMap* map;
+    const std::vector<Oid>* rowtypes;  // the row types of the replaced relations
+    bool named_elsewhere;              // a replaced relation is named outside a range table
+};
+
+bool replaced_rowtype(const Remap* r, Oid type) {
+    return std::find(r->rowtypes->begin(), r->rowtypes->end(), type) != r->rowtypes->end();
+}
+
 // Replaces, in every range table of a query tree (subqueries, CTEs and sublinks included), each
-// relation of the map by its replacement. Called by PostgreSQL's walkers: it must not throw.
+// relation of the map by its replacement, and notes whether a replaced relation is named
+// anywhere else (a regclass constant, its row type in a whole-row reference or cast), which a
+// replacement by OID would not follow. Called by PostgreSQL's walkers: it must not throw.
 extern "C" bool remap_walker(Node* node, void* context) {
     if (node == nullptr) return false;
+    auto* r = static_cast<Remap*>(context);
     if (IsA(node, RangeTblEntry)) {
         auto* rte = reinterpret_cast<RangeTblEntry*>(node);
         if (rte->rtekind == RTE_RELATION)
-            for (const auto& [from, to] : *static_cast<const RelationMap*>(context))
+            for (const auto& [from, to] : *r->map)
                 if (rte->relid == from) {
                     rte->relid = to;
                     break;
@@ -35,6 +49,33 @@ extern "C" bool remap_walker(Node* node, void* context) {
     if (IsA(node, Query))
         return query_tree_walker(reinterpret_cast<Query*>(node), pg::as_walker(remap_walker),
                                  context, QTW_EXAMINE_RTES_BEFORE);
+    if (IsA(node, Const)) {
+        auto* c = reinterpret_cast<Const*>(node);
+        if (!c->constisnull && (c->consttype == REGCLASSOID || c->consttype == OIDOID))
+            for (const auto& entry : *r->map)
+                if (DatumGetObjectId(c->constvalue) == entry.first) r->named_elsewhere = true;
+        if (!c->constisnull && c->consttype == REGTYPEOID &&
+            replaced_rowtype(r, DatumGetObjectId(c->constvalue)))
+            r->named_elsewhere = true;
+        if (replaced_rowtype(r, c->consttype)) r->named_elsewhere = true;
+    } else if (IsA(node, Var)) {
+        if (replaced_rowtype(r, reinterpret_cast<Var*>(node)->vartype)) r->named_elsewhere = true;
+    } else if (IsA(node, RowExpr)) {
+        if (replaced_rowtype(r, reinterpret_cast<RowExpr*>(node)->row_typeid))
+            r->named_elsewhere = true;
+    } else if (IsA(node, ConvertRowtypeExpr)) {
+        if (replaced_rowtype(r, reinterpret_cast<ConvertRowtypeExpr*>(node)->resulttype))
+            r->named_elsewhere = true;
+    } else if (IsA(node, CoerceViaIO)) {
+        if (replaced_rowtype(r, reinterpret_cast<CoerceViaIO*>(node)->resulttype))
+            r->named_elsewhere = true;
+    } else if (IsA(node, RelabelType)) {
+        if (replaced_rowtype(r, reinterpret_cast<RelabelType*>(node)->resulttype))
+            r->named_elsewhere = true;
+    } else if (IsA(node, FuncExpr)) {
+        if (replaced_rowtype(r, reinterpret_cast<FuncExpr*>(node)->funcresulttype))
+            r->named_elsewhere = true;
+    }
     return expression_tree_walker(node, pg::as_walker(remap_walker), context);
 }
 
@@ -321,19 +362,28 @@ bool same_privileges(const RelationSpec& a, const RelationSpec& b) {
 }
 
 std::vector<Statement> revoke_grants(const RelationSpec& spec, const std::string& target) {
-    // REVOKE ALL ... CASCADE from each grantee, as each grantor: what the grantee received
-    // through another grant option goes with it, and a table's REVOKE takes its column
-    // privileges too.
+    // REVOKE ALL ... CASCADE from each grantee of the owner, run as the caller (for the owner):
+    // every grant another role made came down from one of those through a grant option, and
+    // goes with it; a table's REVOKE takes its column privileges too.
     std::vector<Statement> out;
-    std::set<std::pair<std::string, Oid>> done;
-    for (const auto& g : spec.grants) {
-        Oid as = g.by_owner ? InvalidOid : g.grantor;
-        if (!done.insert({g.grantee, as}).second) continue;
-        out.push_back({fmt::format("REVOKE ALL ON TABLE {} FROM {}{} CASCADE", target, g.grantee,
-                                   g.by_owner ? "" : " GRANTED BY " + g.grantor_name),
-                       as});
-    }
+    std::set<std::string> done;
+    for (const auto& g : spec.grants)
+        if (g.by_owner && done.insert(g.grantee).second)
+            out.push_back(
+                {fmt::format("REVOKE ALL ON TABLE {} FROM {} CASCADE", target, g.grantee)});
     return out;
+}
+
+bool same_settings(const RelationSpec& a, const RelationSpec& b) {
+    auto key = [](const ColumnSettings& c) {
+        return std::make_tuple(c.column, c.statistics, c.options, c.storage, c.compression);
+    };
+    if (a.reloptions != b.reloptions || a.tablespace != b.tablespace ||
+        a.access_method != b.access_method || a.column_settings.size() != b.column_settings.size())
+        return false;
+    for (size_t i = 0; i < a.column_settings.size(); i++)
+        if (key(a.column_settings[i]) != key(b.column_settings[i])) return false;
+    return true;
 }
 
 std::string relation_comment(const RelationSpec& spec, const std::string& kind,
@@ -474,42 +524,42 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
     return out;
 }
 
-std::string mapped_definition(Oid view, const std::vector<std::pair<Oid, Oid>>& replacements) {
+std::optional<std::string> mapped_definition(Oid view,
+                                             const std::vector<std::pair<Oid, Oid>>& replacements) {
     // The view's ON SELECT rule action, copied (not rewritten: the dependent's own text), with
-    // the relations replaced by OID, printed with its output columns named as the view's
-    // columns are now (a RENAME COLUMN changes pg_attribute, not the rule), every name
-    // qualified.
+    // the relations replaced by OID, every name qualified; the caller creates it with the
+    // view's column names, which a RENAME COLUMN changed in pg_attribute, not in the rule.
+    std::vector<Oid> rowtypes;
+    for (const auto& entry : replacements) {
+        Oid from = entry.first;
+        rowtypes.push_back(pg::call([&] { return get_rel_type_id(from); }));
+    }
     pg::GucScope guc;
     guc.set("search_path", "");
-    const RelationMap* map = &replacements;
+    Remap remap{&replacements, &rowtypes, false};
+    Remap* context = &remap;
+    bool found = true;
     char* text = pg::call([&]() -> char* {
         Relation rel = relation_open(view, AccessShareLock);
         Query* q = nullptr;
         for (int i = 0; rel->rd_rules != nullptr && i < rel->rd_rules->numLocks && !q; i++)
             if (rel->rd_rules->rules[i]->event == CMD_SELECT)
                 q = static_cast<Query*>(copyObjectImpl(linitial(rel->rd_rules->rules[i]->actions)));
-        TupleDesc desc = RelationGetDescr(rel);
-        int attno = 0;
-        ListCell* lc;
-        if (q != nullptr) {
-            foreach (lc, q->targetList) {
-                auto* te = static_cast<TargetEntry*>(lfirst(lc));
-                if (te->resjunk || attno >= desc->natts) continue;
-                te->resname = pstrdup(NameStr(TupleDescAttr(desc, attno)->attname));
-                attno++;
-            }
-        }
         relation_close(rel, NoLock);
-        if (q == nullptr) return nullptr;
-        query_tree_walker(q, pg::as_walker(remap_walker), const_cast<RelationMap*>(map),
-                          QTW_EXAMINE_RTES_BEFORE);
+        if (q == nullptr) {
+            found = false;
+            return nullptr;
+        }
+        query_tree_walker(q, pg::as_walker(remap_walker), context, QTW_EXAMINE_RTES_BEFORE);
+        if (context->named_elsewhere) return nullptr;
         return pg_get_querydef(q, false);
     });
-    if (text == nullptr)
+    if (!found)
         throw Error(sqlstate::serialization_failure,
                     fmt::format("a dependent of the swapped view changed concurrently"))
             .detail("Another session dropped or replaced it while the swap read it.")
             .hint("Retry the call.");
+    if (text == nullptr) return std::nullopt;
     std::string out(text);
     pg::call([&] { pfree(text); });
     while (!out.empty() && (out.back() == ';' || out.back() == ' ' || out.back() == '\n'))

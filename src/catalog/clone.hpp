@@ -91,6 +91,9 @@ bool same_privileges(const RelationSpec& a, const RelationSpec& b);
 // The statements that take away from `target` every privilege ownership_and_grants(spec, ...)
 // gave it, so that another spec's can be given instead.
 std::vector<Statement> revoke_grants(const RelationSpec& spec, const std::string& target);
+// Whether two reads of a relation's spec give it the same storage parameters, tablespace, access
+// method and column settings.
+bool same_settings(const RelationSpec& a, const RelationSpec& b);
 // COMMENT ON the relation (NULL when it had none).
 std::string relation_comment(const RelationSpec& spec, const std::string& kind,
                              const std::string& target);
@@ -131,8 +134,11 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid);
 // The definition of a view or materialized view (its own query, not expanded) as it would read
 // with each relation of `replacements` (first) replaced by its replacement (second): a swap
 // builds the new relations of the dependents on the new view, and on one another, before it
-// takes its lock. Every name is qualified.
-std::string mapped_definition(Oid view, const std::vector<std::pair<Oid, Oid>>& replacements);
+// takes its lock. Every name is qualified. nullopt when the query names a replaced relation
+// outside its range tables (a regclass constant, its row type), which only re-parsing the text
+// once the old relation is gone would follow.
+std::optional<std::string> mapped_definition(Oid view,
+                                             const std::vector<std::pair<Oid, Oid>>& replacements);
 
 // The column names of a relation.
 std::set<std::string> column_names(pg::Spi& spi, Oid relid);

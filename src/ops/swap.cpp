@@ -165,6 +165,20 @@ Error dependent_does_not_fit(const ErrorInfo& e, const catalog::DependentSpec& d
     return Error(info);
 }
 
+pg::CopiedStatistics keep_statistics_of(
+    const std::string& schema, Oid from, Oid to,
+    const std::vector<std::pair<std::string, std::string>>& index_renames) {
+    // The relation's planner statistics, and those of its expression indexes (pg_statistic rows
+    // of the index), from the old relation to the new one, as REFRESH keeps both.
+    pg::CopiedStatistics stats = pg::copy_statistics(from, to);
+    for (const auto& [tmp_index, name] : index_renames) {
+        auto old_index = catalog::find_relation(QualifiedName{schema, name});
+        auto new_index = catalog::find_relation(QualifiedName{schema, tmp_index});
+        if (old_index && new_index) pg::copy_statistics(old_index->oid, new_index->oid);
+    }
+    return stats;
+}
+
 // A dependent's new relation, built before the lock on the new view (and on the new relations
 // of the dependents it reads), under a temporary name.
 struct BuiltDependent {
@@ -179,7 +193,8 @@ struct BuiltDependent {
 
 BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
                                const std::string& definition,
-                               const std::vector<catalog::IndexSpec>& indexes, bool keep_statistics,
+                               const std::vector<catalog::IndexSpec>& indexes,
+                               const std::vector<std::string>& column_names, bool prebuilt,
                                const std::string& view) {
     // CREATE VIEW / MATERIALIZED VIEW (empty) from the dependent's own query with the relations
     // it reads replaced by their new ones, its owner at once (CREATE INDEX then runs index
@@ -190,10 +205,15 @@ BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
     std::string kind = kind_of(d.rel.relkind);
     b.tmp = build_name(ctx, d.schema, d.name, d.rel.quoted, true);
     b.tmp_quoted = pg::quote_qualified(d.schema, b.tmp);
+    // The dependent's own column names, which a RENAME COLUMN changed in pg_attribute and not in
+    // its query (a set operation would otherwise print its first branch's).
+    std::string names;
+    for (const auto& n : column_names) names += (names.empty() ? " (" : ", ") + pg::quote_ident(n);
+    if (!names.empty()) names += ")";
     try {
         if (d.rel.relkind == 'm')
             ctx.execute(fmt::format(
-                "CREATE MATERIALIZED VIEW {}{}{}{} AS\n{}\nWITH NO DATA", b.tmp_quoted,
+                "CREATE MATERIALIZED VIEW {}{}{}{}{} AS\n{}\nWITH NO DATA", b.tmp_quoted, names,
                 d.spec.access_method.empty() ? ""
                                              : " USING " + pg::quote_ident(d.spec.access_method),
                 catalog::with_clause(d.spec.reloptions),
@@ -201,7 +221,7 @@ BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
                                           : " TABLESPACE " + pg::quote_ident(d.spec.tablespace),
                 definition));
         else
-            ctx.execute(fmt::format("CREATE VIEW {}{} AS\n{}", b.tmp_quoted,
+            ctx.execute(fmt::format("CREATE VIEW {}{}{} AS\n{}", b.tmp_quoted, names,
                                     catalog::with_clause(d.spec.reloptions), definition));
     } catch (const Error& e) {
         ErrorInfo info = e.info();
@@ -209,6 +229,12 @@ BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
         throw dependent_does_not_fit(info, d, view);
     }
     b.oid = catalog::find_relation(QualifiedName{d.schema, b.tmp})->oid;
+    if (prebuilt && !pg::columns_unchanged(d.rel.oid, b.oid))
+        throw Error(sqlstate::dependent_objects_still_exist,
+                    fmt::format("cannot swap {}: dependent {} would not keep its columns", view,
+                                d.rel.quoted))
+            .detail("Its query on the new relations gives other column types.")
+            .hint("Drop or change the dependent first.");
     if (d.rel.relkind == 'm')
         ctx.execute(fmt::format("COMMENT ON MATERIALIZED VIEW {} IS {}", b.tmp_quoted,
                                 pg::quote_literal(std::string(kBuildMarker) + d.rel.quoted)));
@@ -239,7 +265,7 @@ BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
         ctx.execute(s);
     if (d.rel.relkind == 'm' && d.populated) {
         fill(ctx, b.tmp_quoted, std::nullopt);
-        if (keep_statistics) pg::copy_statistics(d.rel.oid, b.oid);
+        if (prebuilt) keep_statistics_of(d.schema, d.rel.oid, b.oid, b.renames);
     }
     return b;
 }
@@ -410,7 +436,7 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     // REFRESH keeps them (pg::copy_statistics); a redefinition, or a view never analyzed, is
     // analyzed instead (as the owner: ANALYZE switches to the relation's owner itself).
     pg::CopiedStatistics stats;
-    if (!new_sql) stats = pg::copy_statistics(rel.oid, tmp_oid);
+    if (!new_sql) stats = keep_statistics_of(rel.schema, rel.oid, tmp_oid, renames);
     if (stats.copied == 0) {
         ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
         ctx.response.set("statistics", "analyzed");
@@ -423,14 +449,27 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     // every column of the old one in place (always, unless a redefinition drops, moves or
     // retypes one); otherwise the dependents are re-created from their text, by name, once the
     // old view is gone, inside the lock window.
-    const bool prebuild = deps.empty() || pg::columns_unchanged(rel.oid, tmp_oid);
+    // The same holds when a dependent names a replaced relation outside its FROM clauses (a
+    // regclass constant, a whole-row reference): only its text, re-parsed, follows the name.
+    bool prebuild = deps.empty() || pg::columns_unchanged(rel.oid, tmp_oid);
+    std::vector<std::pair<Oid, Oid>> replaced{{rel.oid, rel.oid}};
+    for (const auto& d : deps) replaced.emplace_back(d.rel.oid, d.rel.oid);
+    for (size_t i = 0; prebuild && i < deps.size(); i++)
+        prebuild = catalog::mapped_definition(deps[i].rel.oid, replaced).has_value();
     std::vector<BuiltDependent> built;
     if (prebuild) {
         std::vector<std::pair<Oid, Oid>> replacements{{rel.oid, tmp_oid}};
         for (const auto& d : deps) {
-            built.push_back(
-                build_dependent(ctx, d, catalog::mapped_definition(d.rel.oid, replacements),
-                                catalog::index_specs(ctx.spi, d.rel.oid), true, rel.quoted));
+            auto definition = catalog::mapped_definition(d.rel.oid, replacements);
+            if (!definition)
+                throw Error(sqlstate::serialization_failure,
+                            fmt::format("cannot swap {}: dependent {} changed while the swap was "
+                                        "building",
+                                        rel.quoted, d.rel.quoted))
+                    .hint("Run the swap again.");
+            built.push_back(build_dependent(ctx, d, *definition,
+                                            catalog::index_specs(ctx.spi, d.rel.oid),
+                                            pg::attribute_names(d.rel.oid), true, rel.quoted));
             replacements.emplace_back(d.rel.oid, built.back().oid);
         }
     }
@@ -457,10 +496,31 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     bool changed =
         oids(locked_deps) != oids(deps) ||
         index_fingerprint(catalog::index_specs(ctx.spi, rel.oid)) != index_fingerprint(indexes);
-    for (size_t i = 0; !changed && i < built.size(); i++)
+    changed = changed || !catalog::same_settings(build_spec, spec);
+    // A dependent materialized view was filled, as its owner, through the privileges the new
+    // relations were given before the lock: if any of them changed since (a REVOKE takes no
+    // lock on the view), that fill may have read what its owner may no longer read.
+    bool filled = false;
+    bool privileges_changed = !catalog::same_privileges(build_spec, spec);
+    for (size_t i = 0; !changed && i < built.size(); i++) {
         changed =
             locked_deps[i].definition != deps[i].definition ||
+            locked_deps[i].populated != deps[i].populated ||
+            !catalog::same_settings(locked_deps[i].spec, built[i].spec) ||
             index_fingerprint(catalog::index_specs(ctx.spi, deps[i].rel.oid)) != built[i].indexes;
+        filled = filled || (deps[i].rel.relkind == 'm' && deps[i].populated);
+        privileges_changed =
+            privileges_changed || !catalog::same_privileges(locked_deps[i].spec, built[i].spec);
+    }
+    if (!changed && filled && privileges_changed)
+        throw Error(sqlstate::serialization_failure,
+                    fmt::format("cannot swap {}: privileges on it or on its dependents changed "
+                                "while the swap was building",
+                                rel.quoted))
+            .detail(
+                "Its dependent materialized views were filled through the privileges read "
+                "before the change; the old view is untouched, with the change that was made.")
+            .hint("Run the swap again.");
     if (changed)
         throw Error(sqlstate::serialization_failure,
                     fmt::format("cannot swap {}: its indexes or dependents changed while the swap "
@@ -470,9 +530,14 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
             .hint("Run the swap again.");
     check_dependents(rel, locked_deps);
     deps = std::move(locked_deps);
-    std::vector<std::vector<catalog::IndexSpec>> dep_indexes;  // re-created in the lock window
+    // Re-created in the lock window: what they need of the old dependents, read before the drops.
+    std::vector<std::vector<catalog::IndexSpec>> dep_indexes;
+    std::vector<std::vector<std::string>> dep_columns;
     if (!prebuild)
-        for (const auto& d : deps) dep_indexes.push_back(catalog::index_specs(ctx.spi, d.rel.oid));
+        for (const auto& d : deps) {
+            dep_indexes.push_back(catalog::index_specs(ctx.spi, d.rel.oid));
+            dep_columns.push_back(pg::attribute_names(d.rel.oid));
+        }
     carry_privileges(ctx, build_spec, spec, "MATERIALIZED VIEW", tmp_quoted, columns);
     for (const auto& s : catalog::column_comments(spec, tmp_quoted, columns)) ctx.execute(s);
 
@@ -497,7 +562,7 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         for (size_t i = 0; i < deps.size(); i++) {
             if (!prebuild)
                 built.push_back(build_dependent(ctx, deps[i], deps[i].definition, dep_indexes[i],
-                                                false, rel.quoted));
+                                                dep_columns[i], false, rel.quoted));
             finish_dependent(ctx, deps[i], built[i]);
             ctx.store.rebind(deps[i].rel.oid, built[i].oid);
             pg::note_change(built[i].oid);
