@@ -177,9 +177,11 @@ MV_FUNCTION(matviews_on_ddl_end) {
                     "matviews._on_ddl_end() is an event trigger function");
     pg::Spi spi;
     catalog::Store store(spi);
-    if (!store.extension_installed() || !store.schema_current()) PG_RETURN_NULL();
-    store.sync_relation_names();
-    store.follow_watched_ddl();
+    // Not installed (DROP EXTENSION fires it too), or an older version: see docs/upgrading.md.
+    if (!store.schema_current()) PG_RETURN_NULL();
+    catalog::Store::DdlCommands commands = store.ddl_commands();
+    store.sync_relation_names(commands);
+    store.follow_watched_ddl(commands);
     PG_RETURN_NULL();
 }
 

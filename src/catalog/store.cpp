@@ -223,19 +223,36 @@ int64_t Store::relations_dropped(const std::vector<Oid>& relids) {
     return static_cast<int64_t>(r.processed);
 }
 
-void Store::sync_relation_names() {
+Store::DdlCommands Store::ddl_commands() {
+    // One read of the command's list for both uses below.
+    auto r = spi_.exec(R"SQL(
+        WITH c AS (
+            SELECT objid, classid FROM pg_catalog.pg_event_trigger_ddl_commands()
+        ), touched AS (
+            SELECT objid AS oid FROM c
+            WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+        )
+        SELECT (SELECT pg_catalog.array_agg(oid) FROM touched),
+               (SELECT pg_catalog.array_agg(objid) FROM c
+                WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass),
+               (SELECT pg_catalog.array_agg(oid) FROM (
+                    SELECT oid FROM touched
+                    UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                          WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM touched)) x)
+    )SQL");
+    DdlCommands out;
+    out.relations = r.first()[0].text().value_or("{}");
+    out.schemas = r.first()[1].text().value_or("{}");
+    out.related = r.first()[2].text().value_or("{}");
+    return out;
+}
+
+void Store::sync_relation_names(const DdlCommands& commands) {
     // One statement, on the relations this command altered (or that live in the schema it
     // altered), and only on rows whose name, schema or owner changed: a role's DDL never touches,
     // and so never waits for, another role's definitions.
-    auto commands = spi_.exec(R"SQL(
-        SELECT pg_catalog.array_agg(c.objid) FILTER (
-                   WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass),
-               pg_catalog.array_agg(c.objid) FILTER (
-                   WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
-        FROM pg_catalog.pg_event_trigger_ddl_commands() c
-    )SQL");
-    std::string relations = commands.first()[0].text().value_or("{}");
-    std::string schemas = commands.first()[1].text().value_or("{}");
+    const std::string& relations = commands.relations;
+    const std::string& schemas = commands.schemas;
     if (relations == "{}" && schemas == "{}") return;
     AsExtensionOwner as;
     auto r = spi_.exec(R"SQL(

@@ -148,9 +148,17 @@ class Store {
     // A plain DROP removed these relations: their definitions go, their queued runs are
     // cancelled. Returns how many definitions were removed.
     int64_t relations_dropped(const std::vector<Oid>& relids);
+    // What a command at ddl_command_end touched (pg_event_trigger_ddl_commands), as oid[] text:
+    // the relations, the schemas, and the relations with their inheritance parents.
+    struct DdlCommands {
+        std::string relations = "{}";
+        std::string schemas = "{}";
+        std::string related = "{}";
+    };
+    DdlCommands ddl_commands();
     // Records the current names and owner of every bound definition whose relation was renamed,
     // moved or given away (the ddl_command_end event trigger).
-    void sync_relation_names();
+    void sync_relation_names(const DdlCommands& commands);
     // The sql_drop event trigger: the relations the command dropped, less those a swap in this
     // backend is replacing, go through relations_dropped. Nothing while matviews itself is
     // being dropped.
@@ -187,7 +195,7 @@ class Store {
     // The ddl_command_end event trigger: when a watch reads a relation this command created or
     // altered (a new partition or child of a watched table, a replaced plain view), wakes the
     // scheduler at commit, which follows the watch's sources again (refollow_watch).
-    void follow_watched_ddl();
+    void follow_watched_ddl(const DdlCommands& commands);
     // The scheduler: the watched, bound definitions, and following one's sources again as its
     // owner (false: the definition or a table was busy; try later).
     std::vector<int64_t> watched_definitions();

@@ -497,23 +497,12 @@ int64_t Store::enqueue_watch_runs() {
     return static_cast<int64_t>(r.processed);
 }
 
-void Store::follow_watched_ddl() {
+void Store::follow_watched_ddl(const DdlCommands& commands) {
     // The relations this command created or altered, and their parents: when a watch reads any
     // of them (a new partition or child of a watched table, a replaced plain view), the
     // scheduler follows its sources again, as the view's owner (refollow_watch). Nothing is
     // done here under the authority of the DDL's role, nor in its transaction.
-    auto r = spi_.exec(R"SQL(
-        WITH touched AS (
-            SELECT c.objid AS oid FROM pg_catalog.pg_event_trigger_ddl_commands() c
-            WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-        ), related AS (
-            SELECT oid FROM touched
-            UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i
-                  WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM touched)
-        )
-        SELECT pg_catalog.array_agg(oid) FROM related
-    )SQL");
-    std::string related = r.first()[0].text().value_or("{}");
+    const std::string& related = commands.related;
     if (related == "{}") return;
     AsExtensionOwner as;
     auto d = spi_.exec(
