@@ -235,6 +235,15 @@ FROM pg_attribute WHERE attrelid = 'swap_pre_u'::regclass AND attnum > 0 ORDER B
 SELECT max(a) AS max_a, max(c) AS max_c FROM swap_pre_u;
 SELECT rel::text AS named FROM swap_pre_named;
 DROP VIEW swap_pre_named;
+-- So does one that names its array type, or one of its indexes.
+CREATE INDEX swap_pre_mv_grp ON swap_pre_mv (grp);
+CREATE VIEW swap_pre_arr AS SELECT id, '{}'::swap_pre_mv[] AS none, 'swap_pre_mv_grp'::regclass AS idx
+    FROM swap_pre_mv WHERE id = 1;
+SELECT r->>'status' AS status, r->'response'->>'dependents_built' AS built
+FROM matviews.swap('swap_pre_mv') r;
+SELECT id, none, idx::text FROM swap_pre_arr;
+DROP VIEW swap_pre_arr;
+DROP INDEX swap_pre_mv_grp;
 SELECT r->>'status' AS status, r->'response'->>'dependents_built' AS built
 FROM matviews.swap('swap_pre_mv') r;
 -- A redefinition that moves a column the dependents read: they are re-created in the lock

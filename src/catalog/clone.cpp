@@ -374,6 +374,49 @@ std::vector<Statement> revoke_grants(const RelationSpec& spec, const std::string
     return out;
 }
 
+bool privileges_taken_away(const RelationSpec& built, const RelationSpec& locked) {
+    // Another owner, a change between the default ACL and an explicit one, or a grant of the
+    // build's that the locked read lacks; a grant added since takes nothing away.
+    if (built.owner != locked.owner || built.has_acl != locked.has_acl) return true;
+    auto key = [](const Grant& g) {
+        return std::make_tuple(g.privilege, g.grantee, g.grantable, g.column, g.grantor,
+                               g.by_owner);
+    };
+    for (const auto& g : built.grants)
+        if (std::none_of(locked.grants.begin(), locked.grants.end(),
+                         [&](const Grant& l) { return key(l) == key(g); }))
+            return true;
+    return false;
+}
+
+bool named_beyond_relations(pg::Spi& spi, const std::vector<Oid>& dependents,
+                            const std::vector<Oid>& replaced) {
+    // pg_depend of the dependents' ON SELECT rules: a reference to a replaced relation's row
+    // type or its array type (a cast, a column definition list, a regtype constant) or to one of
+    // its indexes (a regclass constant) would keep the old relation alive or be left pointing
+    // at it.
+    auto r = spi.exec(R"SQL(
+        SELECT 1 FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_rewrite w ON w.oid OPERATOR(pg_catalog.=) d.objid
+        WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+          AND w.ev_class OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+          AND ((d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+                AND d.refobjid OPERATOR(pg_catalog.=) ANY (
+                    SELECT t.oid FROM pg_catalog.pg_type t
+                    WHERE t.typrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])
+                    UNION ALL
+                    SELECT t.typarray FROM pg_catalog.pg_type t
+                    WHERE t.typrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])))
+            OR (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.refobjid OPERATOR(pg_catalog.=) ANY (
+                    SELECT i.indexrelid FROM pg_catalog.pg_index i
+                    WHERE i.indrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[]))))
+        LIMIT 1
+    )SQL",
+                      {pg::Param::oid_array(dependents), pg::Param::oid_array(replaced)});
+    return !r.empty();
+}
+
 bool same_settings(const RelationSpec& a, const RelationSpec& b) {
     auto key = [](const ColumnSettings& c) {
         return std::make_tuple(c.column, c.statistics, c.options, c.storage, c.compression);

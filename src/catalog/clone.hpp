@@ -91,6 +91,13 @@ bool same_privileges(const RelationSpec& a, const RelationSpec& b);
 // The statements that take away from `target` every privilege ownership_and_grants(spec, ...)
 // gave it, so that another spec's can be given instead.
 std::vector<Statement> revoke_grants(const RelationSpec& spec, const std::string& target);
+// Whether the locked read of a relation's privileges lacks any the build gave it (a grant
+// revoked, the owner changed, an explicit ACL replacing the default or the other way round).
+bool privileges_taken_away(const RelationSpec& built, const RelationSpec& locked);
+// Whether any of the dependents' queries names one of the replaced relations other than as a
+// relation it reads: its row type or array type, or one of its indexes (from pg_depend).
+bool named_beyond_relations(pg::Spi& spi, const std::vector<Oid>& dependents,
+                            const std::vector<Oid>& replaced);
 // Whether two reads of a relation's spec give it the same storage parameters, tablespace, access
 // method and column settings.
 bool same_settings(const RelationSpec& a, const RelationSpec& b);

@@ -195,7 +195,7 @@ BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
                                const std::string& definition,
                                const std::vector<catalog::IndexSpec>& indexes,
                                const std::vector<std::string>& column_names, bool prebuilt,
-                               const std::string& view) {
+                               bool keep_statistics, const std::string& view) {
     // CREATE VIEW / MATERIALIZED VIEW (empty) from the dependent's own query with the relations
     // it reads replaced by their new ones, its owner at once (CREATE INDEX then runs index
     // expressions as that owner), indexes, column settings, then REFRESH as the owner of a
@@ -265,7 +265,7 @@ BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
         ctx.execute(s);
     if (d.rel.relkind == 'm' && d.populated) {
         fill(ctx, b.tmp_quoted, std::nullopt);
-        if (prebuilt) keep_statistics_of(d.schema, d.rel.oid, b.oid, b.renames);
+        if (keep_statistics) keep_statistics_of(d.schema, d.rel.oid, b.oid, b.renames);
     }
     return b;
 }
@@ -450,10 +450,18 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     // retypes one); otherwise the dependents are re-created from their text, by name, once the
     // old view is gone, inside the lock window.
     // The same holds when a dependent names a replaced relation outside its FROM clauses (a
-    // regclass constant, a whole-row reference): only its text, re-parsed, follows the name.
+    // regclass constant, its row type or array type, one of its indexes): only its text,
+    // re-parsed once the old relation is gone, follows the name.
     bool prebuild = deps.empty() || pg::columns_unchanged(rel.oid, tmp_oid);
     std::vector<std::pair<Oid, Oid>> replaced{{rel.oid, rel.oid}};
-    for (const auto& d : deps) replaced.emplace_back(d.rel.oid, d.rel.oid);
+    std::vector<Oid> dep_oids, replaced_oids{rel.oid};
+    for (const auto& d : deps) {
+        replaced.emplace_back(d.rel.oid, d.rel.oid);
+        dep_oids.push_back(d.rel.oid);
+        replaced_oids.push_back(d.rel.oid);
+    }
+    if (prebuild && !deps.empty())
+        prebuild = !catalog::named_beyond_relations(ctx.spi, dep_oids, replaced_oids);
     for (size_t i = 0; prebuild && i < deps.size(); i++)
         prebuild = catalog::mapped_definition(deps[i].rel.oid, replaced).has_value();
     std::vector<BuiltDependent> built;
@@ -467,9 +475,9 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
                                         "building",
                                         rel.quoted, d.rel.quoted))
                     .hint("Run the swap again.");
-            built.push_back(build_dependent(ctx, d, *definition,
-                                            catalog::index_specs(ctx.spi, d.rel.oid),
-                                            pg::attribute_names(d.rel.oid), true, rel.quoted));
+            built.push_back(
+                build_dependent(ctx, d, *definition, catalog::index_specs(ctx.spi, d.rel.oid),
+                                pg::attribute_names(d.rel.oid), true, !new_sql, rel.quoted));
             replacements.emplace_back(d.rel.oid, built.back().oid);
         }
     }
@@ -498,10 +506,11 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         index_fingerprint(catalog::index_specs(ctx.spi, rel.oid)) != index_fingerprint(indexes);
     changed = changed || !catalog::same_settings(build_spec, spec);
     // A dependent materialized view was filled, as its owner, through the privileges the new
-    // relations were given before the lock: if any of them changed since (a REVOKE takes no
-    // lock on the view), that fill may have read what its owner may no longer read.
+    // relations were given before the lock: if any of them was taken away since (a REVOKE takes
+    // no lock on the view), that fill may have read what its owner may no longer read. A grant
+    // added since takes nothing away: the new relations just get it.
     bool filled = false;
-    bool privileges_changed = !catalog::same_privileges(build_spec, spec);
+    bool privileges_changed = catalog::privileges_taken_away(build_spec, spec);
     for (size_t i = 0; !changed && i < built.size(); i++) {
         changed =
             locked_deps[i].definition != deps[i].definition ||
@@ -509,8 +518,8 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
             !catalog::same_settings(locked_deps[i].spec, built[i].spec) ||
             index_fingerprint(catalog::index_specs(ctx.spi, deps[i].rel.oid)) != built[i].indexes;
         filled = filled || (deps[i].rel.relkind == 'm' && deps[i].populated);
-        privileges_changed =
-            privileges_changed || !catalog::same_privileges(locked_deps[i].spec, built[i].spec);
+        privileges_changed = privileges_changed ||
+                             catalog::privileges_taken_away(built[i].spec, locked_deps[i].spec);
     }
     if (!changed && filled && privileges_changed)
         throw Error(sqlstate::serialization_failure,
@@ -562,7 +571,7 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
         for (size_t i = 0; i < deps.size(); i++) {
             if (!prebuild)
                 built.push_back(build_dependent(ctx, deps[i], deps[i].definition, dep_indexes[i],
-                                                dep_columns[i], false, rel.quoted));
+                                                dep_columns[i], false, false, rel.quoted));
             finish_dependent(ctx, deps[i], built[i]);
             ctx.store.rebind(deps[i].rel.oid, built[i].oid);
             pg::note_change(built[i].oid);
