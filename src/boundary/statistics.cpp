@@ -84,24 +84,23 @@ bool columns_unchanged(Oid from, Oid to) {
 }
 
 std::vector<std::string> attribute_names(Oid relid) {
-    std::vector<std::string> out;
-    int natts = call([&] {
+    int n = 0;
+    char** names = call([&] {
         Relation rel = relation_open(relid, AccessShareLock);
-        int n = RelationGetDescr(rel)->natts;
+        TupleDesc desc = RelationGetDescr(rel);
+        auto** out = static_cast<char**>(palloc(sizeof(char*) * (desc->natts + 1)));
+        for (int i = 0; i < desc->natts; i++)
+            if (!TupleDescAttr(desc, i)->attisdropped)
+                out[n++] = pstrdup(NameStr(TupleDescAttr(desc, i)->attname));
         relation_close(rel, NoLock);
-        return n;
+        return out;
     });
-    for (int i = 0; i < natts; i++) {
-        const char* name = call([&]() -> const char* {
-            Relation rel = relation_open(relid, NoLock);
-            Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), i);
-            const char* n = a->attisdropped ? nullptr : pstrdup(NameStr(a->attname));
-            relation_close(rel, NoLock);
-            return n;
-        });
-        if (name) out.emplace_back(name);
-    }
-    return out;
+    std::vector<std::string> result(names, names + n);
+    call([&] {
+        for (int i = 0; i < n; i++) pfree(names[i]);
+        pfree(names);
+    });
+    return result;
 }
 
 }  // namespace mv::pg

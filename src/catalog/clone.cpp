@@ -154,6 +154,7 @@ std::vector<IndexSpec> index_specs(pg::Spi& spi, Oid relid) {
     for (const auto& row : idx.rows) {
         IndexSpec s;
         Oid index_oid = static_cast<Oid>(row[0].as_int());
+        s.oid = index_oid;
         s.name = row[1].as_string();
         s.unique = row[2].as_bool();
         s.nulls_not_distinct = row[3].as_bool();
@@ -349,15 +350,15 @@ std::vector<Statement> ownership_and_grants(const RelationSpec& spec, const std:
     return out;
 }
 
+auto grant_key(const Grant& g) {
+    return std::make_tuple(g.privilege, g.grantee, g.grantable, g.column, g.grantor, g.by_owner);
+}
+
 bool same_privileges(const RelationSpec& a, const RelationSpec& b) {
-    auto key = [](const Grant& g) {
-        return std::make_tuple(g.privilege, g.grantee, g.grantable, g.column, g.grantor,
-                               g.by_owner);
-    };
     if (a.owner != b.owner || a.has_acl != b.has_acl || a.grants.size() != b.grants.size())
         return false;
     for (size_t i = 0; i < a.grants.size(); i++)
-        if (key(a.grants[i]) != key(b.grants[i])) return false;
+        if (grant_key(a.grants[i]) != grant_key(b.grants[i])) return false;
     return true;
 }
 
@@ -378,43 +379,11 @@ bool privileges_taken_away(const RelationSpec& built, const RelationSpec& locked
     // Another owner, a change between the default ACL and an explicit one, or a grant of the
     // build's that the locked read lacks; a grant added since takes nothing away.
     if (built.owner != locked.owner || built.has_acl != locked.has_acl) return true;
-    auto key = [](const Grant& g) {
-        return std::make_tuple(g.privilege, g.grantee, g.grantable, g.column, g.grantor,
-                               g.by_owner);
-    };
     for (const auto& g : built.grants)
         if (std::none_of(locked.grants.begin(), locked.grants.end(),
-                         [&](const Grant& l) { return key(l) == key(g); }))
+                         [&](const Grant& l) { return grant_key(l) == grant_key(g); }))
             return true;
     return false;
-}
-
-bool named_beyond_relations(pg::Spi& spi, const std::vector<Oid>& dependents,
-                            const std::vector<Oid>& replaced) {
-    // pg_depend of the dependents' ON SELECT rules: a reference to a replaced relation's row
-    // type or its array type (a cast, a column definition list, a regtype constant) or to one of
-    // its indexes (a regclass constant) would keep the old relation alive or be left pointing
-    // at it.
-    auto r = spi.exec(R"SQL(
-        SELECT 1 FROM pg_catalog.pg_depend d
-        JOIN pg_catalog.pg_rewrite w ON w.oid OPERATOR(pg_catalog.=) d.objid
-        WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-          AND w.ev_class OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
-          AND ((d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
-                AND d.refobjid OPERATOR(pg_catalog.=) ANY (
-                    SELECT t.oid FROM pg_catalog.pg_type t
-                    WHERE t.typrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])
-                    UNION ALL
-                    SELECT t.typarray FROM pg_catalog.pg_type t
-                    WHERE t.typrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])))
-            OR (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                AND d.refobjid OPERATOR(pg_catalog.=) ANY (
-                    SELECT i.indexrelid FROM pg_catalog.pg_index i
-                    WHERE i.indrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[]))))
-        LIMIT 1
-    )SQL",
-                      {pg::Param::oid_array(dependents), pg::Param::oid_array(replaced)});
-    return !r.empty();
 }
 
 bool same_settings(const RelationSpec& a, const RelationSpec& b) {
@@ -567,18 +536,16 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid) {
     return out;
 }
 
-std::optional<std::string> mapped_definition(Oid view,
-                                             const std::vector<std::pair<Oid, Oid>>& replacements) {
-    // The view's ON SELECT rule action, copied (not rewritten: the dependent's own text), with
-    // the relations replaced by OID, every name qualified; the caller creates it with the
-    // view's column names, which a RENAME COLUMN changed in pg_attribute, not in the rule.
+namespace {
+
+char* walk_rule(Oid view, const RelationMap& replacements, bool deparse, bool* named_elsewhere) {
+    // The view's ON SELECT rule action, copied (not rewritten: the dependent's own query), walked
+    // with remap_walker, then printed (palloc'd) when asked, under the caller's search_path.
     std::vector<Oid> rowtypes;
     for (const auto& entry : replacements) {
         Oid from = entry.first;
         rowtypes.push_back(pg::call([&] { return get_rel_type_id(from); }));
     }
-    pg::GucScope guc;
-    guc.set("search_path", "");
     Remap remap{&replacements, &rowtypes, false};
     Remap* context = &remap;
     bool found = true;
@@ -594,15 +561,61 @@ std::optional<std::string> mapped_definition(Oid view,
             return nullptr;
         }
         query_tree_walker(q, pg::as_walker(remap_walker), context, QTW_EXAMINE_RTES_BEFORE);
-        if (context->named_elsewhere) return nullptr;
-        return pg_get_querydef(q, false);
+        return deparse ? pg_get_querydef(q, false) : nullptr;
     });
     if (!found)
         throw Error(sqlstate::serialization_failure,
                     fmt::format("a dependent of the swapped view changed concurrently"))
             .detail("Another session dropped or replaced it while the swap read it.")
             .hint("Retry the call.");
-    if (text == nullptr) return std::nullopt;
+    *named_elsewhere = remap.named_elsewhere;
+    return text;
+}
+
+}  // namespace
+
+bool named_beyond_relations(pg::Spi& spi, const std::vector<Oid>& dependents,
+                            const std::vector<Oid>& replaced) {
+    // Their queries' own references (a regclass constant naming the relation itself; a row type
+    // in an expression) by walking them, then pg_depend of their ON SELECT rules: a reference to
+    // a replaced relation's row type or array type (a cast, a column definition list, a regtype
+    // constant) or to one of its indexes (a regclass constant).
+    RelationMap identity;
+    for (Oid r : replaced) identity.emplace_back(r, r);
+    for (Oid d : dependents) {
+        bool named = false;
+        walk_rule(d, identity, false, &named);
+        if (named) return true;
+    }
+    auto r = spi.exec(R"SQL(
+        SELECT 1 FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_rewrite w ON w.oid OPERATOR(pg_catalog.=) d.objid
+        WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+          AND w.ev_class OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+          AND ((d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::pg_catalog.regclass
+                AND d.refobjid OPERATOR(pg_catalog.=) ANY (
+                    SELECT t.oid FROM pg_catalog.pg_type t
+                    WHERE t.typrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])
+                    UNION ALL
+                    SELECT t.typarray FROM pg_catalog.pg_type t
+                    WHERE t.typrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[])))
+            OR (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.refobjid OPERATOR(pg_catalog.=) ANY (
+                    SELECT i.indexrelid FROM pg_catalog.pg_index i
+                    WHERE i.indrelid OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.oid[]))))
+        LIMIT 1
+    )SQL",
+                      {pg::Param::oid_array(dependents), pg::Param::oid_array(replaced)});
+    return !r.empty();
+}
+
+std::string mapped_definition(Oid view, const std::vector<std::pair<Oid, Oid>>& replacements) {
+    // Every name qualified; the caller creates it with the view's column names, which a RENAME
+    // COLUMN changed in pg_attribute, not in the rule.
+    pg::GucScope guc;
+    guc.set("search_path", "");
+    bool named = false;
+    char* text = walk_rule(view, replacements, true, &named);
     std::string out(text);
     pg::call([&] { pfree(text); });
     while (!out.empty() && (out.back() == ';' || out.back() == ' ' || out.back() == '\n'))

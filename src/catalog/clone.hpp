@@ -30,6 +30,7 @@ struct IndexSpec {
     std::string predicate;                // "" when not partial
     std::optional<std::string> comment;
     bool clustered = false;  // CLUSTER ON this index
+    Oid oid = InvalidOid;    // the index itself
 };
 
 // The CREATE INDEX statement for spec, named `index_name`, on `table` (already quoted).
@@ -95,7 +96,9 @@ std::vector<Statement> revoke_grants(const RelationSpec& spec, const std::string
 // revoked, the owner changed, an explicit ACL replacing the default or the other way round).
 bool privileges_taken_away(const RelationSpec& built, const RelationSpec& locked);
 // Whether any of the dependents' queries names one of the replaced relations other than as a
-// relation it reads: its row type or array type, or one of its indexes (from pg_depend).
+// relation it reads: a regclass constant, its row type or array type, one of its indexes. Their
+// queries then cannot be re-pointed by OID (mapped_definition): only their text, parsed again
+// once the old relation is gone, follows the name.
 bool named_beyond_relations(pg::Spi& spi, const std::vector<Oid>& dependents,
                             const std::vector<Oid>& replaced);
 // Whether two reads of a relation's spec give it the same storage parameters, tablespace, access
@@ -141,11 +144,8 @@ std::vector<DependentSpec> dependent_specs(pg::Spi& spi, Oid relid);
 // The definition of a view or materialized view (its own query, not expanded) as it would read
 // with each relation of `replacements` (first) replaced by its replacement (second): a swap
 // builds the new relations of the dependents on the new view, and on one another, before it
-// takes its lock. Every name is qualified. nullopt when the query names a replaced relation
-// outside its range tables (a regclass constant, its row type), which only re-parsing the text
-// once the old relation is gone would follow.
-std::optional<std::string> mapped_definition(Oid view,
-                                             const std::vector<std::pair<Oid, Oid>>& replacements);
+// takes its lock. Every name is qualified. Only for queries named_beyond_relations refused.
+std::string mapped_definition(Oid view, const std::vector<std::pair<Oid, Oid>>& replacements);
 
 // The column names of a relation.
 std::set<std::string> column_names(pg::Spi& spi, Oid relid);

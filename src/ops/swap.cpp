@@ -166,15 +166,16 @@ Error dependent_does_not_fit(const ErrorInfo& e, const catalog::DependentSpec& d
 }
 
 pg::CopiedStatistics keep_statistics_of(
-    const std::string& schema, Oid from, Oid to,
+    const std::string& schema, Oid from, Oid to, const std::vector<catalog::IndexSpec>& indexes,
     const std::vector<std::pair<std::string, std::string>>& index_renames) {
     // The relation's planner statistics, and those of its expression indexes (pg_statistic rows
-    // of the index), from the old relation to the new one, as REFRESH keeps both.
+    // of the index), from the old relation to the new one, as REFRESH keeps both. index_renames
+    // holds the new index of each of `indexes`, in the same order; the old ones are held, with
+    // their relation, since they were read.
     pg::CopiedStatistics stats = pg::copy_statistics(from, to);
-    for (const auto& [tmp_index, name] : index_renames) {
-        auto old_index = catalog::find_relation(QualifiedName{schema, name});
-        auto new_index = catalog::find_relation(QualifiedName{schema, tmp_index});
-        if (old_index && new_index) pg::copy_statistics(old_index->oid, new_index->oid);
+    for (size_t i = 0; i < indexes.size() && i < index_renames.size(); i++) {
+        auto made = catalog::find_relation(QualifiedName{schema, index_renames[i].first});
+        if (made) pg::copy_statistics(indexes[i].oid, made->oid);
     }
     return stats;
 }
@@ -265,7 +266,7 @@ BuiltDependent build_dependent(Context& ctx, const catalog::DependentSpec& d,
         ctx.execute(s);
     if (d.rel.relkind == 'm' && d.populated) {
         fill(ctx, b.tmp_quoted, std::nullopt);
-        if (keep_statistics) keep_statistics_of(d.schema, d.rel.oid, b.oid, b.renames);
+        if (keep_statistics) keep_statistics_of(d.schema, d.rel.oid, b.oid, indexes, b.renames);
     }
     return b;
 }
@@ -436,7 +437,7 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     // REFRESH keeps them (pg::copy_statistics); a redefinition, or a view never analyzed, is
     // analyzed instead (as the owner: ANALYZE switches to the relation's owner itself).
     pg::CopiedStatistics stats;
-    if (!new_sql) stats = keep_statistics_of(rel.schema, rel.oid, tmp_oid, renames);
+    if (!new_sql) stats = keep_statistics_of(rel.schema, rel.oid, tmp_oid, indexes, renames);
     if (stats.copied == 0) {
         ctx.execute(fmt::format("ANALYZE {}", tmp_quoted));
         ctx.response.set("statistics", "analyzed");
@@ -453,31 +454,21 @@ Oid swap_into(Context& ctx, const catalog::RelationInfo& rel,
     // regclass constant, its row type or array type, one of its indexes): only its text,
     // re-parsed once the old relation is gone, follows the name.
     bool prebuild = deps.empty() || pg::columns_unchanged(rel.oid, tmp_oid);
-    std::vector<std::pair<Oid, Oid>> replaced{{rel.oid, rel.oid}};
-    std::vector<Oid> dep_oids, replaced_oids{rel.oid};
-    for (const auto& d : deps) {
-        replaced.emplace_back(d.rel.oid, d.rel.oid);
-        dep_oids.push_back(d.rel.oid);
-        replaced_oids.push_back(d.rel.oid);
-    }
-    if (prebuild && !deps.empty())
+    if (prebuild && !deps.empty()) {
+        std::vector<Oid> dep_oids, replaced_oids{rel.oid};
+        for (const auto& d : deps) dep_oids.push_back(d.rel.oid);
+        replaced_oids.insert(replaced_oids.end(), dep_oids.begin(), dep_oids.end());
         prebuild = !catalog::named_beyond_relations(ctx.spi, dep_oids, replaced_oids);
-    for (size_t i = 0; prebuild && i < deps.size(); i++)
-        prebuild = catalog::mapped_definition(deps[i].rel.oid, replaced).has_value();
+    }
     std::vector<BuiltDependent> built;
     if (prebuild) {
         std::vector<std::pair<Oid, Oid>> replacements{{rel.oid, tmp_oid}};
         for (const auto& d : deps) {
-            auto definition = catalog::mapped_definition(d.rel.oid, replacements);
-            if (!definition)
-                throw Error(sqlstate::serialization_failure,
-                            fmt::format("cannot swap {}: dependent {} changed while the swap was "
-                                        "building",
-                                        rel.quoted, d.rel.quoted))
-                    .hint("Run the swap again.");
-            built.push_back(
-                build_dependent(ctx, d, *definition, catalog::index_specs(ctx.spi, d.rel.oid),
-                                pg::attribute_names(d.rel.oid), true, !new_sql, rel.quoted));
+            std::vector<catalog::IndexSpec> dep_index_specs =
+                catalog::index_specs(ctx.spi, d.rel.oid);
+            built.push_back(build_dependent(
+                ctx, d, catalog::mapped_definition(d.rel.oid, replacements), dep_index_specs,
+                pg::attribute_names(d.rel.oid), true, !new_sql, rel.quoted));
             replacements.emplace_back(d.rel.oid, built.back().oid);
         }
     }
