@@ -220,6 +220,23 @@ SELECT (SELECT count(*) FROM swap_pre_mv) AS mv_rows, (SELECT sum(n) FROM swap_p
 SELECT pg_get_viewdef('swap_pre_dep'::regclass) AS dep_definition;
 SELECT attname FROM pg_attribute WHERE attrelid = 'swap_pre_v'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT count(*) AS leftovers FROM pg_class WHERE relname LIKE 'swap\_pre%mvswap%';
+-- A role with CREATE on the schema that takes a dependent's temporary name cannot stop the swap
+-- nor have its relation touched: the next free name is used.
+CREATE ROLE mvtest_pre_squatter;
+GRANT CREATE ON SCHEMA public TO mvtest_pre_squatter;
+SET ROLE mvtest_pre_squatter;
+CREATE TABLE swap_pre_dep_mvswap (x int);
+INSERT INTO swap_pre_dep_mvswap VALUES (42);
+RESET ROLE;
+SELECT r->>'status' AS status,
+       (SELECT count(*) FROM jsonb_array_elements_text(r->'response'->'sql') s
+        WHERE s LIKE '%swap_pre_dep_mvswap2%') > 0 AS used_next_name
+FROM matviews.swap('swap_pre_mv') r;
+SELECT x, pg_get_userbyid(relowner) AS owner FROM swap_pre_dep_mvswap, pg_class
+WHERE pg_class.oid = 'swap_pre_dep_mvswap'::regclass;
+DROP TABLE swap_pre_dep_mvswap;
+REVOKE CREATE ON SCHEMA public FROM mvtest_pre_squatter;
+DROP ROLE mvtest_pre_squatter;
 -- A set operation's renamed columns keep their names, and a column grant stays on its column.
 CREATE VIEW swap_pre_u AS SELECT id AS a, grp AS b FROM swap_pre_mv UNION ALL SELECT id, grp FROM swap_pre_mv;
 ALTER VIEW swap_pre_u RENAME a TO c;
